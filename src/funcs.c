@@ -1,0 +1,523 @@
+/*-------------------------------------------------------------------------
+ *
+ * funcs.c
+ *		SQL-callable functions: argument checks, errors, and the
+ *		backend-local map from allocator name to shared slot.
+ *
+ * The local map is a hash table in TopMemoryContext whose entries are never
+ * removed (pointers to them stay valid, so each call site can keep one in
+ * fn_extra and skip hashing when the same name comes again).  An entry
+ * holds a reference to a slot plus the slot's generation; the fast path
+ * checks the generation after taking IDs, and a stale entry is resolved
+ * again from the catalog table (where a dropped allocator is no longer
+ * found: 42704).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "idalloc.h"
+
+typedef struct LocalEntry
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	IdallocRef	ref;			/* ref.slot == NULL: not resolved */
+} LocalEntry;
+
+/* per-call-site memo of the last allocator name, in fn_extra */
+typedef struct NameMemo
+{
+	int			len;
+	char		name[NAMEDATALEN];
+	LocalEntry *entry;
+} NameMemo;
+
+static HTAB *local_map = NULL;
+static LocalEntry *default_entry = NULL;
+
+PG_FUNCTION_INFO_V1(idalloc_one_default);
+PG_FUNCTION_INFO_V1(idalloc_one);
+PG_FUNCTION_INFO_V1(idalloc_batch_default);
+PG_FUNCTION_INFO_V1(idalloc_batch);
+PG_FUNCTION_INFO_V1(idalloc_create);
+PG_FUNCTION_INFO_V1(idalloc_drop);
+PG_FUNCTION_INFO_V1(idalloc_alter);
+PG_FUNCTION_INFO_V1(idalloc_advance);
+PG_FUNCTION_INFO_V1(idalloc_slots);
+PG_FUNCTION_INFO_V1(idalloc_registry_insert);
+
+/* ---------- argument checks ---------- */
+
+static void
+check_name_len(int len)
+{
+	if (len < 1 || len > IDALLOC_MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid allocator name"),
+				 errdetail("An allocator name must be 1 to %d bytes long.",
+						   IDALLOC_MAX_NAME_LEN)));
+}
+
+/* Copy a text argument into buf (NAMEDATALEN bytes) as an allocator name. */
+static void
+name_from_text(text *t, char *buf)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	check_name_len(len);
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
+}
+
+static void
+check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+}
+
+static void
+check_positive(int64 value, const char *what)
+{
+	if (value < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at least 1, not " INT64_FORMAT, what, value)));
+}
+
+/* IDs are persisted on the way out: impossible on a standby or read-only. */
+static inline void
+check_writable(const char *cmdname)
+{
+	if (unlikely(RecoveryInProgress()))
+		PreventCommandDuringRecovery(cmdname);
+	if (unlikely(XactReadOnly))
+		PreventCommandIfReadOnly(cmdname);
+}
+
+/* ---------- the local name -> slot map ---------- */
+
+static LocalEntry *
+local_entry(const char *name)
+{
+	LocalEntry *entry;
+	bool		found;
+
+	if (local_map == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(LocalEntry);
+		local_map = hash_create("idalloc allocators", 16, &ctl,
+								HASH_ELEM | HASH_STRINGS);
+	}
+	entry = hash_search(local_map, name, HASH_ENTER, &found);
+	if (!found)
+		entry->ref.slot = NULL;
+	return entry;
+}
+
+/* The entry of the text argument argno, without hashing if it repeats. */
+static LocalEntry *
+entry_for_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *t = PG_GETARG_TEXT_PP(argno);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	NameMemo   *memo = (NameMemo *) fcinfo->flinfo->fn_extra;
+	char		buf[NAMEDATALEN];
+
+	if (memo != NULL && memo->len == len &&
+		memcmp(memo->name, VARDATA_ANY(t), len) == 0)
+		return memo->entry;
+
+	name_from_text(t, buf);
+	if (memo == NULL)
+	{
+		memo = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(NameMemo));
+		fcinfo->flinfo->fn_extra = memo;
+	}
+	memo->entry = local_entry(buf);
+	memo->len = len;
+	memcpy(memo->name, buf, len);
+	return memo->entry;
+}
+
+static LocalEntry *
+entry_for_default(void)
+{
+	if (default_entry == NULL)
+		default_entry = local_entry("default");
+	return default_entry;
+}
+
+static void
+report_missing(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("allocator \"%s\" does not exist", name)));
+}
+
+static void
+attach_row(const char *name, const IdallocRow *row, IdallocRef *ref)
+{
+	if (!idalloc_attach(MyDatabaseId, row->id, row->persisted_end, ref))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many idalloc allocators in use"),
+				 errdetail("All %d slots of idalloc.max_allocators are taken.",
+						   idalloc_max_allocators),
+				 errhint("Drop unused allocators or raise idalloc.max_allocators.")));
+	/* if this transaction created the row and rolls back, let the slot go */
+	if (row->created_here)
+		idalloc_remember_create(row->id);
+}
+
+/* Point entry at the slot of its allocator: catalog lookup, attach. */
+static void
+resolve(LocalEntry *entry)
+{
+	IdallocRow	row;
+
+	if (!idalloc_row_by_name(entry->name, &row))
+		report_missing(entry->name);
+	attach_row(entry->name, &row, &entry->ref);
+}
+
+/* ---------- allocation ---------- */
+
+/* Take `count` contiguous IDs; returns the first. */
+static int64
+allocate(LocalEntry *entry, int64 count)
+{
+	int64		first;
+
+	Assert(count >= 1);
+	for (;;)
+	{
+		if (unlikely(entry->ref.slot == NULL))
+			resolve(entry);
+		switch (idalloc_take_fast(&entry->ref, count, &first))
+		{
+			case IDALLOC_TAKEN:
+				return first;
+			case IDALLOC_STALE:
+				entry->ref.slot = NULL;
+				continue;
+			case IDALLOC_RETRY:
+				break;
+		}
+		if (idalloc_take_slow(&entry->ref, count, PG_INT64_MIN, &first) ==
+			IDALLOC_STALE)
+			entry->ref.slot = NULL;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+Datum
+idalloc_one_default(PG_FUNCTION_ARGS)
+{
+	idalloc_check_loaded();
+	check_writable("idalloc_one()");
+	PG_RETURN_INT64(allocate(entry_for_default(), 1));
+}
+
+Datum
+idalloc_one(PG_FUNCTION_ARGS)
+{
+	LocalEntry *entry;
+
+	idalloc_check_loaded();
+	entry = entry_for_arg(fcinfo, 0);
+	check_writable("idalloc_one()");
+	PG_RETURN_INT64(allocate(entry, 1));
+}
+
+/* One row (start_id, end_id) of a batch, as a set-returning function. */
+static Datum
+batch_result(FunctionCallInfo fcinfo, LocalEntry *entry, int64 count)
+{
+	FuncCallContext *funcctx;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		TupleDesc	tupdesc;
+		MemoryContext oldcxt;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		int64		first;
+
+		check_positive(count, "count");
+		check_writable("idalloc_batch()");
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		tupdesc = BlessTupleDesc(tupdesc);
+		first = allocate(entry, count);
+		values[0] = Int64GetDatum(first);
+		values[1] = Int64GetDatum(first + count);
+		funcctx->user_fctx = heap_form_tuple(tupdesc, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	if (funcctx->call_cntr == 0)
+		SRF_RETURN_NEXT(funcctx,
+						HeapTupleGetDatum((HeapTuple) funcctx->user_fctx));
+	SRF_RETURN_DONE(funcctx);
+}
+
+Datum
+idalloc_batch_default(PG_FUNCTION_ARGS)
+{
+	idalloc_check_loaded();
+	return batch_result(fcinfo, entry_for_default(), PG_GETARG_INT64(0));
+}
+
+Datum
+idalloc_batch(PG_FUNCTION_ARGS)
+{
+	idalloc_check_loaded();
+	return batch_result(fcinfo, entry_for_arg(fcinfo, 0), PG_GETARG_INT64(1));
+}
+
+/* ---------- management ---------- */
+
+Datum
+idalloc_create(PG_FUNCTION_ARGS)
+{
+	char		name[NAMEDATALEN];
+	int64		start;
+	int64		block;
+	int32		cache;
+	char	   *kind;
+	int64		id;
+	IdallocRow	row;
+	LocalEntry *entry;
+
+	idalloc_check_loaded();
+	check_not_null(fcinfo, 0, "allocator");
+	check_not_null(fcinfo, 1, "start");
+	check_not_null(fcinfo, 3, "cache");
+	check_not_null(fcinfo, 4, "kind");
+	name_from_text(PG_GETARG_TEXT_PP(0), name);
+	start = PG_GETARG_INT64(1);
+	block = PG_ARGISNULL(2) ? IDALLOC_DEFAULT_BLOCK : PG_GETARG_INT64(2);
+	cache = PG_GETARG_INT32(3);
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	check_positive(block, "block");
+	check_positive(cache, "cache");
+	if (strcmp(kind, "tso") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allocator kind \"tso\" is not supported yet")));
+	if (strcmp(kind, "counter") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown allocator kind \"%s\"", kind),
+				 errhint("The supported kind is \"counter\".")));
+	if (!PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allocator sources are not supported yet")));
+	check_writable("idalloc_create()");
+
+	id = idalloc_row_insert(name, start, block, cache, kind);
+	if (id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("allocator \"%s\" already exists", name)));
+
+	/* take a slot now: the limit is checked at create, as promised */
+	row.id = id;
+	row.start = start;
+	row.block = block;
+	row.persisted_end = start;
+	row.cache = cache;
+	row.created_here = true;
+	entry = local_entry(name);
+	attach_row(name, &row, &entry->ref);
+	PG_RETURN_VOID();
+}
+
+Datum
+idalloc_drop(PG_FUNCTION_ARGS)
+{
+	char		name[NAMEDATALEN];
+	int64		id;
+
+	idalloc_check_loaded();
+	check_not_null(fcinfo, 0, "allocator");
+	name_from_text(PG_GETARG_TEXT_PP(0), name);
+	check_writable("idalloc_drop()");
+
+	id = idalloc_row_delete(name);
+	if (id == 0)
+		report_missing(name);
+	idalloc_remember_drop(id);
+	/* this backend looks it up again (and no longer finds it) */
+	local_entry(name)->ref.slot = NULL;
+	PG_RETURN_VOID();
+}
+
+Datum
+idalloc_alter(PG_FUNCTION_ARGS)
+{
+	char		name[NAMEDATALEN];
+	int64		block = -1;
+	int32		cache = -1;
+	IdallocRow	row;
+
+	idalloc_check_loaded();
+	check_not_null(fcinfo, 0, "allocator");
+	name_from_text(PG_GETARG_TEXT_PP(0), name);
+	if (!PG_ARGISNULL(1))
+	{
+		block = PG_GETARG_INT64(1);
+		check_positive(block, "block");
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		cache = PG_GETARG_INT32(2);
+		check_positive(cache, "cache");
+	}
+	check_writable("idalloc_alter()");
+	if (!idalloc_row_by_name(name, &row))
+		report_missing(name);
+	idalloc_persist_sizes(row.id, block, cache);
+	PG_RETURN_VOID();
+}
+
+/* Make every later ID >= floor; returns the allocator's next ID. */
+static int64
+advance_to(LocalEntry *entry, int64 floor)
+{
+	int64		next;
+
+	for (;;)
+	{
+		if (entry->ref.slot == NULL)
+			resolve(entry);
+		if (idalloc_take_slow(&entry->ref, 0, floor, &next) == IDALLOC_TAKEN)
+			return next;
+		entry->ref.slot = NULL;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+Datum
+idalloc_advance(PG_FUNCTION_ARGS)
+{
+	char		name[NAMEDATALEN];
+
+	idalloc_check_loaded();
+	check_not_null(fcinfo, 0, "allocator");
+	check_not_null(fcinfo, 1, "next_id");
+	name_from_text(PG_GETARG_TEXT_PP(0), name);
+	check_writable("idalloc_advance()");
+	PG_RETURN_INT64(advance_to(local_entry(name), PG_GETARG_INT64(1)));
+}
+
+/* ---------- observability ---------- */
+
+/* Live state of this database's attached slots, for idalloc_allocators. */
+Datum
+idalloc_slots(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	idalloc_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	for (int i = 0; i < idalloc_shared->nslots; i++)
+	{
+		IdallocSlot *slot = &idalloc_shared->slots[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		if (pg_atomic_read_u64(&slot->generation) == 0 ||
+			slot->dboid != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(slot->id);
+		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->next));
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->end));
+		values[3] = Int64GetDatum((int64) slot->block_advances);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(idalloc_shared->lock);
+	return (Datum) 0;
+}
+
+/* ---------- the catalog table's insert trigger ---------- */
+
+/*
+ * BEFORE INSERT trigger on the catalog table.  Rows inserted by the
+ * extension itself (idalloc_create, the install script) pass.  Any other
+ * insert is the data section of a pg_dump being restored (COPY): a row
+ * whose name already exists (the `default` that CREATE EXTENSION made) is
+ * merged into it instead: the allocator is advanced past the dumped
+ * persisted end, takes the dumped block and cache, and the row is skipped.
+ */
+Datum
+idalloc_registry_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *name;
+	IdallocRow	existing;
+	IdallocRow	incoming;
+	LocalEntry *entry;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "idalloc_registry_insert: not called as a BEFORE INSERT row trigger");
+	idalloc_check_loaded();
+
+	tup = trigdata->tg_trigtuple;
+	if (idalloc_internal_write || creating_extension)
+		return PointerGetDatum(tup);
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	name = TextDatumGetCString(heap_getattr(tup, Anum_registry_name, desc, &isnull));
+	if (isnull || !idalloc_row_by_name(name, &existing))
+		return PointerGetDatum(tup);
+
+	incoming.persisted_end = DatumGetInt64(heap_getattr(tup, Anum_registry_persisted_end,
+														desc, &isnull));
+	if (isnull)
+		return PointerGetDatum(tup);	/* let the NOT NULL constraint speak */
+	incoming.block = DatumGetInt64(heap_getattr(tup, Anum_registry_block, desc, &isnull));
+	if (isnull)
+		incoming.block = -1;
+	incoming.cache = DatumGetInt32(heap_getattr(tup, Anum_registry_cache, desc, &isnull));
+	if (isnull)
+		incoming.cache = -1;
+
+	check_writable("idalloc restore");
+	entry = local_entry(name);
+	(void) advance_to(entry, incoming.persisted_end);
+	idalloc_persist_sizes(existing.id, incoming.block, incoming.cache);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,243 @@
+/*-------------------------------------------------------------------------
+ *
+ * idalloc.c
+ *		Module load, GUCs, hooks, and what happens to shared state at the
+ *		end of a transaction that created or dropped allocators.
+ *
+ * Creates and drops are transactional; shared memory is not.  So a backend
+ * remembers, per (sub)transaction, the allocators it created or dropped:
+ *	- a create attaches a slot at once (so idalloc.max_allocators is
+ *	  checked, and the allocator is usable in its own transaction); if the
+ *	  (sub)transaction aborts, the slot is detached;
+ *	- a drop detaches the slot when the transaction commits (after the
+ *	  commit is visible, so a backend that looks the allocator up again
+ *	  finds no row);
+ *	- DROP EXTENSION and DROP DATABASE detach every slot of the database at
+ *	  commit (found through object_access_hook).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "idalloc.h"
+
+PG_MODULE_MAGIC;
+
+int			idalloc_max_allocators = 128;
+bool		idalloc_wait_for_sync_standby = true;
+
+/* true while the extension itself writes the catalog table */
+bool		idalloc_internal_write = false;
+
+typedef enum PendingKind
+{
+	PENDING_CREATE,				/* detach at abort */
+	PENDING_DROP,				/* detach at commit */
+	PENDING_DROP_DATABASE		/* detach the whole database at commit */
+} PendingKind;
+
+typedef struct Pending
+{
+	PendingKind kind;
+	Oid			dboid;
+	int64		id;
+	SubTransactionId subid;
+	struct Pending *next;
+} Pending;
+
+static Pending *pending = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+void		_PG_init(void);
+
+static void
+idalloc_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	idalloc_shmem_request();
+}
+
+static void
+idalloc_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	idalloc_shmem_init();
+}
+
+/* Every entry point calls this first. */
+void
+idalloc_check_loaded(void)
+{
+	if (unlikely(idalloc_shared == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("idalloc must be loaded via shared_preload_libraries"),
+				 errhint("Add idalloc to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+remember(PendingKind kind, Oid dboid, int64 id)
+{
+	Pending    *p = MemoryContextAlloc(TopMemoryContext, sizeof(Pending));
+
+	p->kind = kind;
+	p->dboid = dboid;
+	p->id = id;
+	p->subid = GetCurrentSubTransactionId();
+	p->next = pending;
+	pending = p;
+}
+
+void
+idalloc_remember_create(int64 id)
+{
+	remember(PENDING_CREATE, MyDatabaseId, id);
+}
+
+void
+idalloc_remember_drop(int64 id)
+{
+	remember(PENDING_DROP, MyDatabaseId, id);
+}
+
+/*
+ * Act on the pending entries of subtransaction `subid` (or all, if
+ * InvalidSubTransactionId) at commit or abort, and forget them.
+ */
+static void
+settle_pending(bool commit, SubTransactionId subid)
+{
+	Pending   **link = &pending;
+
+	while (*link != NULL)
+	{
+		Pending    *p = *link;
+
+		if (subid != InvalidSubTransactionId && p->subid != subid)
+		{
+			link = &p->next;
+			continue;
+		}
+		if (!commit && p->kind == PENDING_CREATE)
+			idalloc_detach(p->dboid, p->id);
+		else if (commit && p->kind == PENDING_DROP)
+			idalloc_detach(p->dboid, p->id);
+		else if (commit && p->kind == PENDING_DROP_DATABASE)
+			idalloc_detach_database(p->dboid);
+		*link = p->next;
+		pfree(p);
+	}
+}
+
+static void
+idalloc_xact_callback(XactEvent event, void *arg)
+{
+	if (pending == NULL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			settle_pending(true, InvalidSubTransactionId);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			settle_pending(false, InvalidSubTransactionId);
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that has created or dropped idalloc allocators")));
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+idalloc_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		settle_pending(false, mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (Pending *p = pending; p != NULL; p = p->next)
+			if (p->subid == mySubid)
+				p->subid = parentSubid;
+	}
+}
+
+/* DROP EXTENSION idalloc and DROP DATABASE leave no slots behind. */
+static void
+idalloc_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access != OAT_DROP || idalloc_shared == NULL)
+		return;
+	if (classId == DatabaseRelationId)
+		remember(PENDING_DROP_DATABASE, objectId, 0);
+	else if (classId == ExtensionRelationId &&
+			 objectId == get_extension_oid("idalloc", true))
+		remember(PENDING_DROP_DATABASE, MyDatabaseId, 0);
+}
+
+void
+_PG_init(void)
+{
+	/*
+	 * Without shared_preload_libraries there is no shared memory: install
+	 * nothing, and let every SQL function fail with 55000.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	DefineCustomIntVariable("idalloc.max_allocators",
+							"Maximum number of allocators live in shared memory, over all databases.",
+							NULL,
+							&idalloc_max_allocators,
+							128,
+							1,
+							INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",
+							 "Makes a block advance wait for the synchronous standbys, as a commit would.",
+							 NULL,
+							 &idalloc_wait_for_sync_standby,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("idalloc");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = idalloc_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = idalloc_shmem_startup_hook;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = idalloc_object_access;
+
+	RegisterXactCallback(idalloc_xact_callback, NULL);
+	RegisterSubXactCallback(idalloc_subxact_callback, NULL);
+}

@@ -1,0 +1,187 @@
+/*-------------------------------------------------------------------------
+ *
+ * idalloc.h
+ *		Declarations shared by the files of the idalloc extension.
+ *
+ * Who owns what:
+ *	idalloc.c	module load, GUCs, hooks, per-transaction bookkeeping of
+ *				creates and drops (what happens to shared state at commit
+ *				and abort)
+ *	shmem.c		the shared-memory slots of live allocators, their locking
+ *				protocol, the lock-free fast path and the slow path that
+ *				waits for or performs a block advance
+ *	persist.c	the catalog table: looking rows up, inserting and deleting
+ *				them, and the non-transactional WAL-logged, flushed block
+ *				advance of a row
+ *	funcs.c		the SQL-callable functions: argument checks, errors, the
+ *				backend-local name -> slot map
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IDALLOC_H
+#define IDALLOC_H
+
+#include "postgres.h"
+
+#include "common/int.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+
+/* Largest value a persisted end (exclusive) may take. */
+#define IDALLOC_MAX_END			PG_INT64_MAX
+
+/* Default block (WAL batch) of a counter allocator, as in the seed. */
+#define IDALLOC_DEFAULT_BLOCK	INT64CONST(200000)
+
+/* Longest allocator name, in bytes (as for an SQL identifier). */
+#define IDALLOC_MAX_NAME_LEN	(NAMEDATALEN - 1)
+
+#define IDALLOC_REGISTRY_TABLE	"idalloc_registry"
+#define IDALLOC_REGISTRY_PKEY	"idalloc_registry_pkey"
+#define IDALLOC_REGISTRY_NAMEIDX "idalloc_registry_name_key"
+
+/* Column numbers of the registry table (see idalloc--1.0.sql). */
+#define Anum_registry_id			1
+#define Anum_registry_start			2
+#define Anum_registry_block			3
+#define Anum_registry_persisted_end 4
+#define Anum_registry_cache			5
+#define Anum_registry_name			6
+#define Anum_registry_kind			7
+#define Anum_registry_source		8
+#define Natts_registry				8
+
+/*
+ * One live allocator in shared memory.  The locking protocol is described
+ * at the top of shmem.c.
+ */
+typedef struct IdallocSlot
+{
+	/* next ID to hand out and end (exclusive) of the flushed block */
+	pg_atomic_uint64 next;
+	pg_atomic_uint64 end;
+
+	/*
+	 * Unique per attachment of an allocator to this slot, 0 while free.
+	 * Backends remember it and compare it after taking IDs.
+	 */
+	pg_atomic_uint64 generation;
+
+	/* identity: set when attached, cleared when detached */
+	Oid			dboid;
+	int64		id;
+
+	/* protected by the slot's LWLock */
+	bool		advancing;		/* a backend is persisting a new block */
+	int			advancer_pid;
+	uint64		block_advances; /* since the allocator was attached */
+	int64		attached_next;	/* next ID when attached */
+
+	ConditionVariable advance_cv;	/* signalled when an advance ends */
+} IdallocSlot;
+
+typedef struct IdallocShared
+{
+	LWLock	   *lock;			/* slot assignment (attach/detach) */
+	pg_atomic_uint64 generation_counter;
+	int			nslots;
+	IdallocSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} IdallocShared;
+
+/* A backend's reference to an attached slot. */
+typedef struct IdallocRef
+{
+	IdallocSlot *slot;
+	uint64		generation;
+	int64		id;
+} IdallocRef;
+
+/* Registry row, as read from the catalog table. */
+typedef struct IdallocRow
+{
+	int64		id;
+	int64		start;
+	int64		block;
+	int64		persisted_end;
+	int32		cache;
+	bool		created_here;	/* inserted by the current transaction */
+} IdallocRow;
+
+/* Outcome of a slow-path attempt. */
+typedef enum IdallocTake
+{
+	IDALLOC_TAKEN,				/* IDs were taken */
+	IDALLOC_RETRY,				/* state changed; try the fast path again */
+	IDALLOC_STALE				/* the slot no longer holds this allocator */
+} IdallocTake;
+
+/* GUCs (idalloc.c) */
+extern int	idalloc_max_allocators;
+extern bool idalloc_wait_for_sync_standby;
+
+/* idalloc.c */
+extern void idalloc_check_loaded(void);
+extern void idalloc_remember_create(int64 id);
+extern void idalloc_remember_drop(int64 id);
+extern bool idalloc_internal_write;
+
+/* shmem.c */
+extern IdallocShared *idalloc_shared;
+extern Size idalloc_shmem_size(void);
+extern void idalloc_shmem_init(void);
+extern void idalloc_shmem_request(void);
+extern bool idalloc_attach(Oid dboid, int64 id, int64 persisted_end,
+						   IdallocRef *ref);
+extern void idalloc_detach(Oid dboid, int64 id);
+extern void idalloc_detach_database(Oid dboid);
+extern IdallocTake idalloc_take_slow(IdallocRef *ref, int64 count,
+									 int64 floor, int64 *first);
+
+/*
+ * Fast path: take `count` IDs from the flushed block of the slot without
+ * any lock.  Returns IDALLOC_TAKEN with *first set, IDALLOC_RETRY when the
+ * block cannot serve the request (go to the slow path), or IDALLOC_STALE
+ * when the slot was detached or reused.
+ */
+static inline IdallocTake
+idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
+{
+	IdallocSlot *slot = ref->slot;
+	uint64		cur = pg_atomic_read_u64(&slot->next);
+
+	for (;;)
+	{
+		int64		want;
+
+		if (pg_add_s64_overflow((int64) cur, count, &want) ||
+			want > (int64) pg_atomic_read_u64(&slot->end))
+			return IDALLOC_RETRY;
+		/* full barrier: the generation read below cannot move before it */
+		if (pg_atomic_compare_exchange_u64(&slot->next, &cur, (uint64) want))
+			break;
+	}
+
+	/*
+	 * If the slot was detached (and maybe reused) meanwhile, the IDs may
+	 * belong to another allocator: throw them away (a gap, never a repeat).
+	 */
+	if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+		return IDALLOC_STALE;
+
+	*first = (int64) cur;
+	return IDALLOC_TAKEN;
+}
+
+/* persist.c */
+extern Oid	idalloc_registry_relid(bool missing_ok);
+extern bool idalloc_row_by_name(const char *name, IdallocRow *row);
+extern int64 idalloc_row_insert(const char *name, int64 start, int64 block,
+								int32 cache, const char *kind);
+extern int64 idalloc_row_delete(const char *name);
+extern int64 idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end,
+								   int64 count, int64 floor,
+								   int64 *next_floor);
+extern void idalloc_persist_sizes(int64 id, int64 block, int32 cache);
+
+#endif							/* IDALLOC_H */

@@ -1,0 +1,401 @@
+/*-------------------------------------------------------------------------
+ *
+ * persist.c
+ *		The catalog table (idalloc_registry) and the persisted block.
+ *
+ * One row per allocator.  Rows are inserted (idalloc_create) and deleted
+ * (idalloc_drop) transactionally, through SPI, and otherwise only ever
+ * overwritten in place: persisted_end, block and cache are fixed-width
+ * columns changed with systable_inplace_update_begin/finish, a
+ * non-transactional, WAL-logged overwrite of the tuple.  The row is never
+ * UPDATEd transactionally, so an in-place advance can never be lost to an
+ * UPDATE that copied an older persisted_end (see DESIGN-NOTES, "lost
+ * in-place updates").  Concurrent in-place writers of one row serialise on
+ * the buffer lock that systable_inplace_update_begin takes, and each
+ * computes its write from the tuple it finds under that lock.
+ *
+ * A block is handed out only after its WAL record is flushed
+ * (XLogFlush), and, with idalloc.wait_for_sync_standby, acknowledged by
+ * the synchronous standbys (SyncRepWaitForLSN), whatever the session's
+ * synchronous_commit says about its own commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation_d.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type_d.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "replication/syncrep.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "idalloc.h"
+
+/* Schema the extension was installed in. */
+static Oid
+extension_schema(void)
+{
+	Oid			extoid = get_extension_oid("idalloc", true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"idalloc\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION idalloc.")));
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(nsp))
+		elog(ERROR, "could not find the schema of extension \"idalloc\"");
+	return nsp;
+}
+
+static Oid
+relation_in_schema(const char *relname, Oid nsp)
+{
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" of extension \"idalloc\" is missing",
+						relname)));
+	return relid;
+}
+
+/* OID of the catalog table, or InvalidOid (missing_ok) */
+Oid
+idalloc_registry_relid(bool missing_ok)
+{
+	if (missing_ok && !OidIsValid(get_extension_oid("idalloc", true)))
+		return InvalidOid;
+	return relation_in_schema(IDALLOC_REGISTRY_TABLE, extension_schema());
+}
+
+static void
+row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		isnull;
+
+	row->id = DatumGetInt64(heap_getattr(tup, Anum_registry_id, desc, &isnull));
+	Assert(!isnull);
+	row->start = DatumGetInt64(heap_getattr(tup, Anum_registry_start, desc, &isnull));
+	Assert(!isnull);
+	row->block = DatumGetInt64(heap_getattr(tup, Anum_registry_block, desc, &isnull));
+	Assert(!isnull);
+	row->persisted_end = DatumGetInt64(heap_getattr(tup, Anum_registry_persisted_end,
+													desc, &isnull));
+	Assert(!isnull);
+	row->cache = DatumGetInt32(heap_getattr(tup, Anum_registry_cache, desc, &isnull));
+	Assert(!isnull);
+	row->created_here =
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+}
+
+/*
+ * Look a row up by name, with a fresh snapshot (as catalog lookups do), so
+ * that creates and drops committed by others are seen at once, and this
+ * transaction's own are seen too.
+ */
+bool
+idalloc_row_by_name(const char *name, IdallocRow *row)
+{
+	Oid			nsp = extension_schema();
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(relation_in_schema(IDALLOC_REGISTRY_TABLE, nsp),
+					 AccessShareLock);
+	ScanKeyEntryInitialize(&key, 0, Anum_registry_name, BTEqualStrategyNumber,
+						   InvalidOid, C_COLLATION_OID, F_TEXTEQ,
+						   CStringGetTextDatum(name));
+	scan = systable_beginscan(rel,
+							  relation_in_schema(IDALLOC_REGISTRY_NAMEIDX, nsp),
+							  true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		row_from_tuple(rel, tup, row);
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Run one SPI statement on the registry as the extension's own write. */
+static int64
+registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values)
+{
+	char	   *sql;
+	int			ret;
+	volatile int64 id = 0;
+
+	sql = psprintf(sql_fmt,
+				   quote_identifier(get_namespace_name(extension_schema())));
+
+	SPI_connect();
+	idalloc_internal_write = true;
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+									false, 0);
+		if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(ret));
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+			Assert(!isnull && id > 0);
+		}
+	}
+	PG_FINALLY();
+	{
+		idalloc_internal_write = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return id;
+}
+
+/*
+ * Insert a row.  Returns its id, or 0 if an allocator of that name exists
+ * (committed, or committed by a concurrent creator we waited for).
+ */
+int64
+idalloc_row_insert(const char *name, int64 start, int64 block, int32 cache,
+				   const char *kind)
+{
+	Oid			argtypes[5] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID};
+	Datum		values[5];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int64GetDatum(start);
+	values[2] = Int64GetDatum(block);
+	values[3] = Int32GetDatum(cache);
+	values[4] = CStringGetTextDatum(kind);
+	return registry_spi("INSERT INTO %s." IDALLOC_REGISTRY_TABLE
+						" (name, start, block, persisted_end, cache, kind)"
+						" VALUES ($1, $2, $3, $2, $4, $5)"
+						" ON CONFLICT (name) DO NOTHING RETURNING id",
+						5, argtypes, values);
+}
+
+/* Delete a row by name.  Returns its id, or 0 if there is none. */
+int64
+idalloc_row_delete(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(name);
+	return registry_spi("DELETE FROM %s." IDALLOC_REGISTRY_TABLE
+						" WHERE name = $1 RETURNING id",
+						1, argtypes, values);
+}
+
+/*
+ * Start an in-place update of row `id`: the returned tuple copy is current
+ * and the buffer stays exclusively locked until inplace_finish/cancel.
+ * The caller must not throw an error in between without cancelling.
+ */
+static HeapTuple
+inplace_begin(Relation *relp, int64 id, void **state)
+{
+	Oid			nsp = extension_schema();
+	Relation	rel;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	rel = table_open(relation_in_schema(IDALLOC_REGISTRY_TABLE, nsp),
+					 RowExclusiveLock);
+	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(id));
+	systable_inplace_update_begin(rel,
+								  relation_in_schema(IDALLOC_REGISTRY_PKEY, nsp),
+								  true, NULL, 1, &key, &tup, state);
+	if (!HeapTupleIsValid(tup))
+	{
+		table_close(rel, RowExclusiveLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("allocator was dropped concurrently")));
+	}
+	*relp = rel;
+	return tup;
+}
+
+/*
+ * Overwrite int8 column `attnum` of the tuple (same size, so in place),
+ * finish the in-place update, flush its WAL record and wait for the
+ * synchronous standbys.
+ */
+static void
+inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
+					   int natts, const int *attnums, const Datum *newvals)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum		values[Natts_registry];
+	bool		nulls[Natts_registry];
+	bool		replace[Natts_registry];
+	HeapTuple	newtup;
+	XLogRecPtr	lsn;
+
+	memset(replace, 0, sizeof(replace));
+	memset(nulls, 0, sizeof(nulls));
+	for (int i = 0; i < natts; i++)
+	{
+		values[attnums[i] - 1] = newvals[i];
+		replace[attnums[i] - 1] = true;
+	}
+	newtup = heap_modify_tuple(oldtup, desc, values, nulls, replace);
+	Assert(newtup->t_len == oldtup->t_len);
+
+	systable_inplace_update_finish(state, newtup);
+	lsn = XactLastRecEnd;
+	XLogFlush(lsn);
+	if (idalloc_wait_for_sync_standby)
+		SyncRepWaitForLSN(lsn, false);
+
+	heap_freetuple(newtup);
+	heap_freetuple(oldtup);
+	/* keep the lock till end of transaction, as for any write */
+	table_close(rel, NoLock);
+}
+
+static inline int64
+max64(int64 a, int64 b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * Persist a new block of allocator `id`, given the slot's next and end
+ * as the caller saw them (caller has set the slot's `advancing` flag, so no
+ * other backend of this cluster persists for it meanwhile).
+ *
+ * count > 0: the block must hold [next, next + count) where next is the
+ * slot's next raised to the row's persisted end (in case the slot was
+ * attached from a stale row).  A count above the block size advances by
+ * the count plus a block, once.  count == 0: every later ID must be >=
+ * floor.
+ *
+ * Returns the new end; *next_floor is what the slot's next must be raised
+ * to before the new end is published.  Raises 2200H (nothing written)
+ * when the IDs would pass 9223372036854775807.
+ */
+int64
+idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end, int64 count,
+					  int64 floor, int64 *next_floor)
+{
+	Relation	rel;
+	void	   *state;
+	HeapTuple	oldtup;
+	IdallocRow	row;
+	int64		lo;
+	int64		eff_next;
+	int64		base;
+	int64		need;
+	int64		new_end;
+	int			attnum = Anum_registry_persisted_end;
+	Datum		newval;
+
+	oldtup = inplace_begin(&rel, id, &state);
+	row_from_tuple(rel, oldtup, &row);
+	Assert(row.block > 0);
+
+	/* IDs below the row's persisted end may have been handed out */
+	lo = max64(row.persisted_end, floor);
+	eff_next = max64(cur_next, lo);
+	base = max64(max64(row.persisted_end, cur_end), floor);
+	Assert(base >= eff_next);
+
+	if (pg_add_s64_overflow(eff_next, count, &need))
+	{
+		systable_inplace_update_cancel(state);
+		table_close(rel, RowExclusiveLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+				 errmsg("idalloc allocator reached its maximum value"),
+				 errdetail("Taking " INT64_FORMAT " IDs from " INT64_FORMAT
+						   " would pass " INT64_FORMAT ".",
+						   count, eff_next, PG_INT64_MAX)));
+	}
+
+	if (count > row.block)
+	{
+		if (pg_add_s64_overflow(need, row.block, &new_end))
+			new_end = IDALLOC_MAX_END;
+	}
+	else if (pg_add_s64_overflow(base, row.block, &new_end))
+		new_end = IDALLOC_MAX_END;
+	Assert(new_end >= need && new_end >= lo);
+
+	newval = Int64GetDatum(new_end);
+	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval);
+
+	*next_floor = lo;
+	return new_end;
+}
+
+/*
+ * Overwrite block and/or cache of row `id` in place (a negative value keeps
+ * the current one).  Not transactional, like the block advance.
+ */
+void
+idalloc_persist_sizes(int64 id, int64 block, int32 cache)
+{
+	Relation	rel;
+	void	   *state;
+	HeapTuple	oldtup;
+	int			attnums[2];
+	Datum		newvals[2];
+	int			n = 0;
+
+	if (block > 0)
+	{
+		attnums[n] = Anum_registry_block;
+		newvals[n++] = Int64GetDatum(block);
+	}
+	if (cache > 0)
+	{
+		attnums[n] = Anum_registry_cache;
+		newvals[n++] = Int32GetDatum(cache);
+	}
+	if (n == 0)
+		return;
+	oldtup = inplace_begin(&rel, id, &state);
+	inplace_finish_durably(rel, oldtup, state, n, attnums, newvals);
+}
