@@ -134,15 +134,25 @@ local_entry(const char *name)
 	return entry;
 }
 
-/* The entry of the text argument argno, without hashing if it repeats. */
+/*
+ * The entry of the text argument argno.  With use_memo (not for
+ * set-returning functions, whose fn_extra belongs to the SRF machinery),
+ * the entry is remembered in fn_extra so that a repeated name is not
+ * hashed again.
+ */
 static LocalEntry *
-entry_for_arg(FunctionCallInfo fcinfo, int argno)
+entry_for_arg(FunctionCallInfo fcinfo, int argno, bool use_memo)
 {
 	text	   *t = PG_GETARG_TEXT_PP(argno);
 	int			len = VARSIZE_ANY_EXHDR(t);
 	NameMemo   *memo = (NameMemo *) fcinfo->flinfo->fn_extra;
 	char		buf[NAMEDATALEN];
 
+	if (!use_memo)
+	{
+		name_from_text(t, buf);
+		return local_entry(buf);
+	}
 	if (memo != NULL && memo->len == len &&
 		memcmp(memo->name, VARDATA_ANY(t), len) == 0)
 		return memo->entry;
@@ -245,7 +255,7 @@ idalloc_one(PG_FUNCTION_ARGS)
 	LocalEntry *entry;
 
 	idalloc_check_loaded();
-	entry = entry_for_arg(fcinfo, 0);
+	entry = entry_for_arg(fcinfo, 0, true);
 	check_writable("idalloc_one()");
 	PG_RETURN_INT64(allocate(entry, 1));
 }
@@ -295,7 +305,10 @@ Datum
 idalloc_batch(PG_FUNCTION_ARGS)
 {
 	idalloc_check_loaded();
-	return batch_result(fcinfo, entry_for_arg(fcinfo, 0), PG_GETARG_INT64(1));
+	if (!SRF_IS_FIRSTCALL())
+		return batch_result(fcinfo, NULL, 0);
+	return batch_result(fcinfo, entry_for_arg(fcinfo, 0, false),
+						PG_GETARG_INT64(1));
 }
 
 /* ---------- management ---------- */
