@@ -307,8 +307,8 @@ max64(int64 a, int64 b)
  * other backend of this cluster persists for it meanwhile).
  *
  * count > 0: the block must hold [next, next + count) where next is the
- * slot's next raised to the row's persisted end (in case the slot was
- * attached from a stale row).  A count above the block size advances by
+ * slot's next, raised to the row's persisted end if the slot's end is
+ * behind the row (a slot attached from a stale read).  A count above the block size advances by
  * the count plus a block, once.  count == 0: every later ID must be >=
  * floor.
  *
@@ -336,8 +336,13 @@ idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end, int64 count,
 	row_from_tuple(rel, oldtup, &row);
 	Assert(row.block > 0);
 
-	/* IDs below the row's persisted end may have been handed out */
-	lo = max64(row.persisted_end, floor);
+	/*
+	 * The row's persisted end is normally the slot's end.  If it is beyond,
+	 * the slot was attached from a stale read of the row (or another
+	 * attachment advanced meanwhile): IDs below the row's persisted end may
+	 * have been handed out, so next jumps there.
+	 */
+	lo = row.persisted_end > cur_end ? max64(row.persisted_end, floor) : floor;
 	eff_next = max64(cur_next, lo);
 	base = max64(max64(row.persisted_end, cur_end), floor);
 	Assert(base >= eff_next);
@@ -349,9 +354,9 @@ idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end, int64 count,
 		ereport(ERROR,
 				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
 				 errmsg("idalloc allocator reached its maximum value"),
-				 errdetail("Taking " INT64_FORMAT " IDs from " INT64_FORMAT
-						   " would pass " INT64_FORMAT ".",
-						   count, eff_next, PG_INT64_MAX)));
+				 errdetail("The next ID is " INT64_FORMAT "; a range of "
+						   INT64_FORMAT " would end past " INT64_FORMAT ".",
+						   eff_next, count, IDALLOC_MAX_END)));
 	}
 
 	if (count > row.block)
