@@ -36,8 +36,11 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "replication/syncrep.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -257,10 +260,55 @@ inplace_begin(Relation *relp, int64 id, void **state)
 	return tup;
 }
 
+static bool
+sync_standbys_defined(void)
+{
+	bool		defined;
+
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	defined = (WalSndCtl->sync_standbys_status & SYNC_STANDBY_DEFINED) != 0;
+	LWLockRelease(SyncRepLock);
+	return defined;
+}
+
 /*
- * Overwrite int8 column `attnum` of the tuple (same size, so in place),
- * finish the in-place update, flush its WAL record and wait for the
- * synchronous standbys.
+ * Wait until the synchronous standbys have flushed `lsn`, whatever this
+ * session's synchronous_commit says (it governs commits, not blocks).  A
+ * cancelled wait only warns in SyncRepWaitForLSN; here it is an error, so
+ * that no ID of an unacknowledged block is handed out.
+ */
+static void
+wait_for_sync_standbys(XLogRecPtr lsn)
+{
+	int			nestlevel;
+	bool		acked;
+
+	if (!idalloc_wait_for_sync_standby || max_wal_senders == 0 ||
+		!sync_standbys_defined())
+		return;
+
+	nestlevel = NewGUCNestLevel();
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
+		(void) set_config_option("synchronous_commit", "on", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+								 false);
+	SyncRepWaitForLSN(lsn, false);
+	AtEOXact_GUC(true, nestlevel);
+
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	acked = WalSndCtl->lsn[SYNC_REP_WAIT_FLUSH] >= lsn;
+	LWLockRelease(SyncRepLock);
+	if (!acked && sync_standbys_defined())
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceled waiting for the synchronous standbys to acknowledge an idalloc block"),
+				 errdetail("No ID of the block was handed out.")));
+}
+
+/*
+ * Overwrite the given fixed-width columns of the tuple (same size, so in
+ * place), finish the in-place update, flush its WAL record and wait for
+ * the synchronous standbys.
  */
 static void
 inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
@@ -286,8 +334,7 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 	systable_inplace_update_finish(state, newtup);
 	lsn = XactLastRecEnd;
 	XLogFlush(lsn);
-	if (idalloc_wait_for_sync_standby)
-		SyncRepWaitForLSN(lsn, false);
+	wait_for_sync_standbys(lsn);
 
 	heap_freetuple(newtup);
 	heap_freetuple(oldtup);
