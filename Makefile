@@ -1,0 +1,69 @@
+# idalloc -- PostgreSQL 15 extension (PGXS build)
+#
+#   make / make install      build and install the extension (needs the
+#                            PostgreSQL 15 server dev files: run
+#                            scripts/setup.sh first on a fresh machine)
+#   make demo                set everything up, build, install, start the
+#                            throwaway demo cluster (port 55432, socket dir
+#                            .run/demo) and run scripts/demo.sql
+#   make stop                stop the demo cluster
+#   make test                set up, build, install and run every suite
+#                            (pg_regress, isolation, TAP); see scripts/test.sh
+#
+# demo/test/stop do not need PGXS: they work on a machine where nothing is
+# installed yet (scripts/setup.sh installs what is missing, as root).
+
+EXTENSION = idalloc
+MODULE_big = idalloc
+OBJS = src/idalloc.o src/shmem.o src/persist.o src/funcs.o
+DATA = idalloc--1.0.sql
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=$(srcdir)/test/idalloc.conf
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/idalloc.conf
+TAP_TESTS = 1
+
+# Prefer the PostgreSQL 15 pg_config (Debian layout); fall back to PATH.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+ifneq ($(PGXS),)
+ifneq ($(wildcard $(PGXS)),)
+HAVE_PGXS = 1
+endif
+endif
+
+ifdef HAVE_PGXS
+include $(PGXS)
+else
+# No usable PGXS yet (fresh machine): only the script-driven targets work.
+.PHONY: all install clean
+all install:
+	@echo "PostgreSQL 15 server development files not found (PG_CONFIG=$(PG_CONFIG))." >&2
+	@echo "Run 'scripts/setup.sh' as root first, or use 'make demo' / 'make test'," >&2
+	@echo "which install what is missing and then build." >&2
+	@exit 1
+clean:
+	rm -f $(OBJS) $(MODULE_big).so $(OBJS:.o=.bc)
+	rm -rf results/ regression.diffs regression.out tmp_check/ output_iso/ tmp_check_iso/ log/
+endif
+
+.PHONY: demo stop test
+
+# The scripts run scripts/setup.sh and then "$$MAKE" / "$$MAKE install"
+# themselves (a fresh make process, which can include PGXS once installed).
+# MAKE is exported rather than written into the recipes so that "make -n demo"
+# only prints the command instead of running the script.
+demo test: export MAKE := $(MAKE)
+
+demo:
+	@bash scripts/demo.sh
+
+stop:
+	@bash scripts/cluster.sh stop
+
+test:
+	@bash scripts/test.sh

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The driver behind "make test" (run as root):
+#
+#   1. scripts/setup.sh (install what is missing), build and install idalloc
+#   2. pg_regress            sql/*.sql     temp instance on port 55433
+#   3. pg_isolation_regress  specs/*.spec  temp instance on port 55434
+#   4. prove -v              t/*.pl        (PostgreSQL::Test::Cluster nodes)
+#
+# Every suite runs as the "postgres" OS user; all output goes under
+# .run/test/ (wiped at the start; leftover servers there are stopped first).
+# Counting: each pg_regress test and each isolation spec counts 1; each TAP
+# assertion ("ok N" / "not ok N") counts 1, "ok N # skip" counts as skipped;
+# a TAP file that dies or has a bad plan counts one extra failure; a suite
+# that cannot run at all counts one failure.  Suites without test files are
+# skipped with a note.  The last line of output is always
+#   N passed, N failed[, N skipped]
+# and the exit status is 1 on any failure, else 0.
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+BINDIR=/usr/lib/postgresql/15/bin
+OUT="$REPO/.run/test"
+REGRESS_PORT=55433
+ISOLATION_PORT=55434
+MAKE="${MAKE:-make}"
+
+passed=0
+failed=0
+skipped=0
+suites_run=0
+
+note() { echo "test.sh: $*"; }
+
+finish() {
+	local line="$passed passed, $failed failed"
+	((skipped > 0)) && line+=", $skipped skipped"
+	echo
+	echo "$line"
+	((failed == 0)) && exit 0
+	exit 1
+}
+
+# A step that prevents testing at all: count one failure and stop.
+abort() {
+	note "ERROR: $*" >&2
+	failed=$((failed + 1))
+	finish
+}
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+# Environment of the test runners: no inherited libpq settings.
+clean_env=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER
+	-u PGSERVICE -u PGOPTIONS -u PGPASSWORD -u PGSSLMODE -u TEMP_CONFIG
+	-u top_builddir -u PG_TEST_NOCLEAN)
+
+# Sorted (C collation) basenames of DIR/*.EXT, one per line.
+list_tests() {
+	local dir="$1" ext="$2"
+	[[ -d "$REPO/$dir" ]] || return 0
+	find "$REPO/$dir" -maxdepth 1 -type f -name "*.$ext" -printf '%f\n' |
+		sed "s/\\.$ext\$//" | LC_ALL=C sort
+}
+
+# Stop any server left running from a data directory under .run/test
+# (an interrupted earlier run), then kill what survives.
+stop_leftovers() {
+	[[ -d "$OUT" ]] || return 0
+	local pidfile datadir pid
+	while IFS= read -r pidfile; do
+		datadir="$(dirname "$pidfile")"
+		pid="$(head -n 1 "$pidfile" 2>/dev/null || true)"
+		[[ "$pid" =~ ^[0-9]+$ ]] || continue
+		kill -0 "$pid" 2>/dev/null || continue
+		note "stopping leftover server (pid $pid, data $datadir)"
+		as_pg "$BINDIR/pg_ctl" stop -D "$datadir" -m immediate -w -t 30 >/dev/null 2>&1 || true
+		# pg_ctl returns once the pid file is gone; give the process a moment.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		if kill -0 "$pid" 2>/dev/null &&
+			[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres* ]]; then
+			note "killing leftover postmaster $pid"
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 1
+		fi
+	done < <(find "$OUT" -name postmaster.pid -type f 2>/dev/null)
+}
+
+# Parse pg_regress / pg_isolation_regress output (PG15 format:
+#   "test NAME   ... ok   12 ms", "     NAME   ... FAILED   3 ms" in parallel
+#   groups, "failed (ignored)") into "STATUS NAME" lines.
+parse_regress_log() {
+	sed -nE 's/^(test[[:space:]]+|[[:space:]]+)([^[:space:]]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed \(ignored\)).*/\3 \2/p' "$1"
+}
+
+# run_regress_suite LABEL RUNNER PORT DBNAME OUTDIR TEST...
+run_regress_suite() {
+	local label="$1" runner="$2" port="$3" dbname="$4" outdir="$5"
+	shift 5
+	local tests=("$@") ntests=$# rc n_ok n_fail n_seen
+	local log="$outdir/$label.log"
+
+	suites_run=$((suites_run + 1))
+	as_pg mkdir -p "$outdir"
+	local cmd=("$runner"
+		"--temp-instance=$outdir/tmp_check"
+		"--temp-config=$REPO/test/idalloc.conf"
+		"--inputdir=$REPO"
+		"--outputdir=$outdir"
+		"--bindir=$BINDIR"
+		"--port=$port"
+		"--dbname=$dbname"
+		--no-locale --encoding=UTF8
+		"${tests[@]}")
+	echo
+	note "=== $label: $ntests test(s) ==="
+	echo "${cmd[*]}"
+	as_pg "${clean_env[@]}" "${cmd[@]}" 2>&1 | as_pg tee "$log"
+	rc=${PIPESTATUS[0]}
+
+	local results
+	results="$(parse_regress_log "$log")"
+	n_ok=$(grep -c '^ok ' <<<"$results")
+	n_fail=$(grep -c -v '^ok ' <<<"$results")
+	[[ -z "$results" ]] && n_fail=0
+	n_seen=$((n_ok + n_fail))
+	passed=$((passed + n_ok))
+	failed=$((failed + n_fail))
+
+	local suite_broken=0
+	if ((n_seen < ntests)); then
+		note "$label: only $n_seen of $ntests test(s) reported a result; counting $((ntests - n_seen)) as failed"
+		failed=$((failed + ntests - n_seen))
+		suite_broken=1
+	fi
+	if ((rc != 0 && n_fail == 0 && n_seen >= ntests)); then
+		note "$label: $(basename "$runner") exited with status $rc; counting 1 failure"
+		failed=$((failed + 1))
+		suite_broken=1
+	fi
+
+	if ((n_fail > 0 || suite_broken || rc != 0)); then
+		if [[ -s "$outdir/regression.diffs" ]]; then
+			echo
+			note "--- $label: $outdir/regression.diffs (first 200 lines) ---"
+			head -n 200 "$outdir/regression.diffs"
+		fi
+		if ((suite_broken)); then
+			local f
+			for f in "$outdir"/log/initdb.log "$outdir"/log/postmaster.log; do
+				[[ -s "$f" ]] || continue
+				[[ "$f" == */initdb.log ]] && ! grep -q 'initdb failed' "$log" && continue
+				echo
+				note "--- $label: tail of $f ---"
+				tail -n 40 "$f"
+			done
+		fi
+	fi
+}
+
+# Count the TAP output of "prove -v" in prove.log.
+run_tap_suite() {
+	local tapdir="$OUT/tap" rc
+	local files=("$@")
+	suites_run=$((suites_run + 1))
+	as_pg mkdir -p "$tapdir"
+	local cmd=(prove -v -I "$PGXS_TEST/perl" -I "$REPO/t" "${files[@]}")
+	echo
+	note "=== tap: ${#files[@]} file(s) ==="
+	echo "(cd $REPO && TESTDIR=$tapdir PATH=$BINDIR:\$PATH PG_REGRESS=$PG_REGRESS ${cmd[*]})"
+	(cd "$REPO" && as_pg "${clean_env[@]}" TESTDIR="$tapdir" PATH="$BINDIR:$PATH" \
+		PG_REGRESS="$PG_REGRESS" "${cmd[@]}") 2>&1 | as_pg tee "$tapdir/prove.log"
+	rc=${PIPESTATUS[0]}
+
+	# Assertions: "ok N", "not ok N" (also indented subtest lines);
+	# "ok N # skip" is skipped, "not ok N # TODO" is an expected failure
+	# (counted as skipped), a whole-file "1..0 # SKIP" counts 1 skipped.
+	local counts t_ok t_fail t_skip
+	counts="$(awk '
+		/^[ \t]*(not )?ok [0-9]+/ {
+			lc = tolower($0)
+			if (lc ~ /^[ \t]*ok [0-9]+[^#]*#[ \t]*skip/) s++
+			else if (lc ~ /^[ \t]*not ok [0-9]+[^#]*#[ \t]*todo/) s++
+			else if (lc ~ /^[ \t]*ok /) p++
+			else f++
+			next
+		}
+		/^[ \t]*1\.\.0[ \t]*#[ \t]*[Ss][Kk][Ii][Pp]/ { s++ }
+		END { printf "%d %d %d\n", p, f, s }' "$tapdir/prove.log")"
+	read -r t_ok t_fail t_skip <<<"$counts"
+
+	# Files that died / had a bad plan: listed in prove's "Test Summary
+	# Report" with a parse error, or with a non-zero wait status although
+	# no assertion failed.
+	local broken_files
+	broken_files="$(awk '
+		/^Test Summary Report/ { in_rep = 1; next }
+		!in_rep { next }
+		/^Files=/ { flush(); in_rep = 0; next }
+		/\(Wstat: / {
+			flush()
+			name = $1; w = $0; sub(/.*Wstat: /, "", w); wstat = w + 0
+			fl = $0; sub(/.*Failed: /, "", fl); nfail = fl + 0
+			perr = 0; next
+		}
+		/^[ \t]+Parse errors:/ { perr = 1 }
+		function flush() {
+			if (name != "" && (perr || (wstat != 0 && nfail == 0))) print name
+			name = ""
+		}
+		END { flush() }' "$tapdir/prove.log")"
+	local extra=0
+	[[ -n "$broken_files" ]] && extra=$(wc -l <<<"$broken_files")
+	if ((extra > 0)); then
+		note "tap: file(s) that died or had a bad plan (1 extra failure each): $(tr '\n' ' ' <<<"$broken_files")"
+	fi
+	if ((rc != 0 && t_fail == 0 && extra == 0)); then
+		note "tap: prove exited with status $rc; counting 1 failure"
+		extra=$((extra + 1))
+	fi
+	passed=$((passed + t_ok))
+	failed=$((failed + t_fail + extra))
+	skipped=$((skipped + t_skip))
+
+	if ((t_fail + extra > 0)); then
+		# Which files failed: those in prove's summary report, else all.
+		local failed_files base f log shown=0
+		failed_files="$(awk '/^Test Summary Report/ {r = 1; next} r && /\(Wstat: / {print $1}' "$tapdir/prove.log")"
+		[[ -n "$failed_files" ]] || failed_files="$(printf '%s\n' "${files[@]}")"
+		while IFS= read -r f; do
+			base="$(basename "$f" .pl)"
+			for log in "$tapdir"/tmp_check/log/regress_log_"$base" "$tapdir"/tmp_check/log/"$base"_*.log; do
+				[[ -s "$log" ]] || continue
+				echo
+				note "--- tap: tail of $log ---"
+				tail -n 60 "$log"
+				shown=1
+			done
+		done <<<"$failed_files"
+		if ((!shown)); then
+			note "tap: no server/test logs for the failed file(s) under $tapdir/tmp_check/log"
+		fi
+	fi
+}
+
+# ---------------------------------------------------------------------------
+
+if [[ "$(id -u)" -ne 0 ]]; then
+	abort "run as root (tests run as the postgres user via runuser; packages and the extension are installed)"
+fi
+
+bash "$REPO/scripts/setup.sh" || abort "scripts/setup.sh failed"
+
+PG_CONFIG="$BINDIR/pg_config"
+[[ -x "$PG_CONFIG" ]] || abort "$PG_CONFIG not found after setup"
+PGXS_TEST="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test"
+PG_REGRESS="$PGXS_TEST/regress/pg_regress"
+PG_ISOLATION_REGRESS="$PGXS_TEST/isolation/pg_isolation_regress"
+
+echo
+note "building idalloc"
+"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" || abort "build failed"
+note "installing idalloc"
+"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" install || abort "make install failed"
+
+stop_leftovers
+rm -rf "$OUT"
+install -d -o postgres -g postgres -m 0755 "$OUT" || abort "cannot create $OUT"
+
+mapfile -t regress_tests < <(list_tests sql sql)
+mapfile -t isolation_tests < <(list_tests specs spec)
+mapfile -t tap_files < <(list_tests t pl | sed 's|^|t/|; s|$|.pl|')
+
+if ((${#regress_tests[@]})); then
+	[[ -x "$PG_REGRESS" ]] || abort "$PG_REGRESS not found"
+	run_regress_suite regress "$PG_REGRESS" "$REGRESS_PORT" contrib_regression \
+		"$OUT/regress" "${regress_tests[@]}"
+else
+	echo
+	note "regress: no sql/*.sql files -- suite skipped (not counted)"
+fi
+
+if ((${#isolation_tests[@]})); then
+	[[ -x "$PG_ISOLATION_REGRESS" ]] || abort "$PG_ISOLATION_REGRESS not found"
+	run_regress_suite isolation "$PG_ISOLATION_REGRESS" "$ISOLATION_PORT" isolation_regression \
+		"$OUT/isolation" "${isolation_tests[@]}"
+else
+	echo
+	note "isolation: no specs/*.spec files -- suite skipped (not counted)"
+fi
+
+if ((${#tap_files[@]})); then
+	run_tap_suite "${tap_files[@]}"
+else
+	echo
+	note "tap: no t/*.pl files -- suite skipped (not counted)"
+fi
+
+# Nothing may be left running (pg_regress and PostgreSQL::Test::Cluster stop
+# their servers themselves; this catches crashes of the drivers).
+stop_leftovers
+
+if ((suites_run == 0)); then
+	note "no test files found in sql/, specs/ or t/; counting 1 failure"
+	failed=$((failed + 1))
+fi
+
+finish
