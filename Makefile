@@ -51,6 +51,8 @@ clean:
 	rm -rf results/ regression.diffs regression.out tmp_check/ output_iso/ tmp_check_iso/ log/
 endif
 
+$(OBJS): src/idalloc.h
+
 .PHONY: demo stop test
 
 # The scripts run scripts/setup.sh and then "$$MAKE" / "$$MAKE install"

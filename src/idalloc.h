@@ -25,7 +25,6 @@
 
 #include "common/int.h"
 #include "port/atomics.h"
-#include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 
 /* Largest value a persisted end (exclusive) may take. */
@@ -33,6 +32,10 @@
 
 /* Default block (WAL batch) of a counter allocator, as in the seed. */
 #define IDALLOC_DEFAULT_BLOCK	INT64CONST(200000)
+
+/* locktag_field4 of the advisory lock tags idalloc uses (not 1 or 2, which
+ * pg_advisory_lock uses) */
+#define IDALLOC_LOCKTAG_FIELD4	0x1DA1
 
 /* Longest allocator name, in bytes (as for an SQL identifier). */
 #define IDALLOC_MAX_NAME_LEN	(NAMEDATALEN - 1)
@@ -73,12 +76,8 @@ typedef struct IdallocSlot
 	int64		id;
 
 	/* protected by the slot's LWLock */
-	bool		advancing;		/* a backend is persisting a new block */
-	int			advancer_pid;
 	uint64		block_advances; /* since the allocator was attached */
 	int64		attached_next;	/* next ID when attached */
-
-	ConditionVariable advance_cv;	/* signalled when an advance ends */
 } IdallocSlot;
 
 typedef struct IdallocShared
@@ -148,8 +147,13 @@ static inline IdallocTake
 idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 {
 	IdallocSlot *slot = ref->slot;
-	uint64		cur = pg_atomic_read_u64(&slot->next);
+	uint64		cur;
 
+	/* a slot reused by another allocator must not lose IDs to us */
+	if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+		return IDALLOC_STALE;
+
+	cur = pg_atomic_read_u64(&slot->next);
 	for (;;)
 	{
 		int64		want;
@@ -163,8 +167,9 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 	}
 
 	/*
-	 * If the slot was detached (and maybe reused) meanwhile, the IDs may
-	 * belong to another allocator: throw them away (a gap, never a repeat).
+	 * If the slot was detached (and maybe reused) between the first check
+	 * and the CAS, the IDs may belong to another allocator: throw them away
+	 * (a gap in that allocator, never a repeat).
 	 */
 	if (pg_atomic_read_u64(&slot->generation) != ref->generation)
 		return IDALLOC_STALE;

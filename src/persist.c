@@ -350,7 +350,7 @@ max64(int64 a, int64 b)
 
 /*
  * Persist a new block of allocator `id`, given the slot's next and end
- * as the caller saw them (caller has set the slot's `advancing` flag, so no
+ * as the caller saw them (caller holds the allocator's advance lock, so no
  * other backend of this cluster persists for it meanwhile).
  *
  * count > 0: the block must hold [next, next + count) where next is the

@@ -23,13 +23,16 @@
  *		EXCLUSIVE to attach or detach a slot (writes dboid, id, generation);
  *		SHARED to look slots up or list them.
  * slot lock (one LWLock per slot, same tranche "idalloc"):
- *		protects advancing, advancer_pid, block_advances, attached_next;
- *		EXCLUSIVE while publishing a new end and while detaching.
- * Nesting: the slot-assignment lock before a slot lock, never the reverse.
- * No LWLock is held across I/O: a backend that persists a new block sets
- * `advancing` under the slot lock, releases it, writes and flushes the
- * row, then takes the slot lock again to publish.  Others wait on the
- * slot's condition variable (interruptibly) meanwhile.
+ *		protects block_advances, attached_next; EXCLUSIVE while publishing
+ *		a new end and while detaching.
+ * allocator advance lock (a transaction-level heavyweight lock, advisory
+ *		tag (database, id, IDALLOC_LOCKTAG_FIELD4)): held by the one backend
+ *		that persists the allocator's next block, from its re-check of the
+ *		slot to the publication of the new end; the others wait on it.
+ * Nesting: advance lock, then the slot-assignment lock, then a slot lock.
+ * No LWLock is held across I/O: the advancer reads the slot under its
+ * LWLock, releases it, writes and flushes the row holding only the advance
+ * lock, then takes the slot's LWLock again to publish.
  *
  * Atomics: `next` moves forward by compare-and-swap on the fast path,
  * never past `end`; the slow path raises it (CAS max) under the slot lock.
@@ -38,9 +41,9 @@
  * `generation` is written under both locks; a backend that took IDs with
  * CAS re-reads it and discards the IDs if the slot was detached meanwhile.
  *
- * Condition variables and LWLocks of slots are initialised once, at
- * shared-memory creation, and never again, so a backend still sleeping on
- * a slot that is detached and reused only sees a spurious wake-up.
+ * The LWLocks of slots are initialised once, at shared-memory creation, and
+ * never again, so a backend still waiting for a slot that is detached and
+ * reused meanwhile only finds a different generation.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +51,7 @@
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
 
@@ -114,11 +118,8 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u64(&slot->generation, 0);
 			slot->dboid = InvalidOid;
 			slot->id = 0;
-			slot->advancing = false;
-			slot->advancer_pid = 0;
 			slot->block_advances = 0;
 			slot->attached_next = 0;
-			ConditionVariableInit(&slot->advance_cv);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -193,8 +194,6 @@ idalloc_attach(Oid dboid, int64 id, int64 persisted_end, IdallocRef *ref)
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	free_slot->dboid = dboid;
 	free_slot->id = id;
-	free_slot->advancing = false;
-	free_slot->advancer_pid = 0;
 	free_slot->block_advances = 0;
 	free_slot->attached_next = persisted_end;
 	pg_atomic_write_u64(&free_slot->next, (uint64) persisted_end);
@@ -212,7 +211,8 @@ idalloc_attach(Oid dboid, int64 id, int64 persisted_end, IdallocRef *ref)
  * Free a slot.  Caller holds the slot-assignment lock exclusive.  Backends
  * still holding a reference see the generation change and look the
  * allocator up again; a backend in the middle of an advance finishes its
- * write (harmless) and does not publish.
+ * write (harmless: it computed it from the row it found) and does not
+ * publish.
  */
 static void
 detach_slot(IdallocSlot *slot)
@@ -227,10 +227,7 @@ detach_slot(IdallocSlot *slot)
 	pg_atomic_write_u64(&slot->next, FREE_SLOT_VALUE);
 	slot->dboid = InvalidOid;
 	slot->id = 0;
-	slot->advancing = false;
-	slot->advancer_pid = 0;
 	LWLockRelease(lock);
-	ConditionVariableBroadcast(&slot->advance_cv);
 }
 
 /* Detach allocator (dboid, id) if attached. */
@@ -277,28 +274,41 @@ raise_next(IdallocSlot *slot, int64 floor)
 	}
 }
 
-/* The advance of the slot referenced here is in progress in this backend. */
-static IdallocRef advancing_ref;
-
 /*
- * Error cleanup of an advance (ERROR or FATAL while persisting): let the
- * waiters go; one of them will try again.
+ * Look at the slot under its lock: can the request be served without a
+ * new block?  Returns IDALLOC_STALE, IDALLOC_RETRY (count > 0 fits: go
+ * back to the fast path), IDALLOC_TAKEN (count == 0 and floor within the
+ * flushed block: next raised, *first set), or -1 when a block must be
+ * persisted; then *cur_next and *cur_end hold what was seen.
  */
-static void
-advance_cleanup(int code, Datum arg)
+static int
+check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
+		   int64 *cur_next, int64 *cur_end)
 {
-	IdallocSlot *slot = advancing_ref.slot;
+	IdallocSlot *slot = ref->slot;
 	LWLock	   *lock = slot_lock(slot);
+	int64		want;
+	int			result = -1;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (pg_atomic_read_u64(&slot->generation) == advancing_ref.generation &&
-		slot->advancing && slot->advancer_pid == MyProcPid)
+	*cur_next = (int64) pg_atomic_read_u64(&slot->next);
+	*cur_end = (int64) pg_atomic_read_u64(&slot->end);
+	if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+		result = IDALLOC_STALE;
+	else if (count > 0)
 	{
-		slot->advancing = false;
-		slot->advancer_pid = 0;
+		Assert(*cur_next <= *cur_end);
+		if (!pg_add_s64_overflow(*cur_next, count, &want) && want <= *cur_end)
+			result = IDALLOC_RETRY;
+	}
+	else if (floor <= *cur_end)
+	{
+		raise_next(slot, floor);
+		*first = (int64) pg_atomic_read_u64(&slot->next);
+		result = IDALLOC_TAKEN;
 	}
 	LWLockRelease(lock);
-	ConditionVariableBroadcast(&slot->advance_cv);
+	return result;
 }
 
 /*
@@ -309,92 +319,65 @@ advance_cleanup(int code, Datum arg)
  * allocator >= floor (persisting a block from floor if needed), and return
  * IDALLOC_TAKEN with *first set to the allocator's next ID.
  *
+ * One backend at a time persists a block of an allocator: it holds a
+ * transaction-level heavyweight lock on the allocator (an advisory lock tag
+ * of our own) from the re-check to the publication, and the others queue on
+ * that lock.  A heavyweight lock, not a condition variable, so that waits
+ * are interruptible *and* visible to the deadlock detector: the in-place
+ * write may itself wait for a transaction that is dropping the allocator.
+ * The lock is released right after publication, or by the abort of an
+ * error.  No LWLock is held during the write.
+ *
  * Returns IDALLOC_STALE if the slot no longer holds the allocator.
- * Errors (dropped allocator, range exhausted, read-only) leave the slot
- * as it was.
+ * Errors (dropped allocator, range exhausted) leave the slot as it was.
  */
 IdallocTake
 idalloc_take_slow(IdallocRef *ref, int64 count, int64 floor, int64 *first)
 {
 	IdallocSlot *slot = ref->slot;
 	LWLock	   *lock = slot_lock(slot);
+	LOCKTAG		tag;
 	int64		cur_next;
 	int64		cur_end;
 	int64		new_end;
 	int64		next_floor;
-	bool		stale;
+	int			result;
 
 	Assert(count >= 0);
-	for (;;)
+	result = check_slot(ref, count, floor, first, &cur_next, &cur_end);
+	if (result >= 0)
+		return (IdallocTake) result;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (ref->id >> 32),
+						 (uint32) ref->id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	/* whoever held the lock before us may have done the work */
+	result = check_slot(ref, count, floor, first, &cur_next, &cur_end);
+	if (result >= 0)
 	{
-		int64		want;
-
-		CHECK_FOR_INTERRUPTS();
-		LWLockAcquire(lock, LW_EXCLUSIVE);
-		if (pg_atomic_read_u64(&slot->generation) != ref->generation)
-		{
-			LWLockRelease(lock);
-			ConditionVariableCancelSleep();
-			return IDALLOC_STALE;
-		}
-		cur_next = (int64) pg_atomic_read_u64(&slot->next);
-		cur_end = (int64) pg_atomic_read_u64(&slot->end);
-		Assert(cur_next <= cur_end || slot->advancing);
-
-		if (count > 0 && floor <= cur_next &&
-			!pg_add_s64_overflow(cur_next, count, &want) && want <= cur_end)
-		{
-			/* someone else advanced meanwhile */
-			LWLockRelease(lock);
-			ConditionVariableCancelSleep();
-			return IDALLOC_RETRY;
-		}
-		if (count == 0 && floor <= cur_end && !slot->advancing)
-		{
-			/* advance within the flushed block: no I/O needed */
-			raise_next(slot, floor);
-			*first = (int64) pg_atomic_read_u64(&slot->next);
-			LWLockRelease(lock);
-			ConditionVariableCancelSleep();
-			return IDALLOC_TAKEN;
-		}
-		if (!slot->advancing)
-			break;
-		LWLockRelease(lock);
-		ConditionVariableSleep(&slot->advance_cv, PG_WAIT_EXTENSION);
+		LockRelease(&tag, ExclusiveLock, false);
+		return (IdallocTake) result;
 	}
-	ConditionVariableCancelSleep();
-	slot->advancing = true;
-	slot->advancer_pid = MyProcPid;
-	LWLockRelease(lock);
 
-	advancing_ref = *ref;
-	PG_ENSURE_ERROR_CLEANUP(advance_cleanup, (Datum) 0);
-	{
-		new_end = idalloc_persist_block(ref->id, cur_next, cur_end, count,
-										floor, &next_floor);
-	}
-	PG_END_ENSURE_ERROR_CLEANUP(advance_cleanup, (Datum) 0);
+	new_end = idalloc_persist_block(ref->id, cur_next, cur_end, count,
+									floor, &next_floor);
+	Assert(new_end >= next_floor);
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	stale = pg_atomic_read_u64(&slot->generation) != ref->generation;
-	if (!stale)
+	if (pg_atomic_read_u64(&slot->generation) == ref->generation)
 	{
-		Assert(slot->advancing && slot->advancer_pid == MyProcPid);
-		Assert(new_end >= next_floor);
 		/* next first, then end: see the protocol above */
 		raise_next(slot, next_floor);
 		pg_memory_barrier();
 		pg_atomic_write_u64(&slot->end, (uint64) new_end);
-		slot->advancing = false;
-		slot->advancer_pid = 0;
 		slot->block_advances++;
 		*first = (int64) pg_atomic_read_u64(&slot->next);
+		result = count == 0 ? IDALLOC_TAKEN : IDALLOC_RETRY;
 	}
+	else
+		result = IDALLOC_STALE;
 	LWLockRelease(lock);
-	ConditionVariableBroadcast(&slot->advance_cv);
-
-	if (stale)
-		return IDALLOC_STALE;
-	return count == 0 ? IDALLOC_TAKEN : IDALLOC_RETRY;
+	LockRelease(&tag, ExclusiveLock, false);
+	return (IdallocTake) result;
 }
