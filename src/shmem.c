@@ -142,6 +142,26 @@ fill_ref(IdallocSlot *slot, IdallocRef *ref)
 }
 
 /*
+ * The slot attached to (dboid, id), or NULL; *free_slot (if not NULL) gets
+ * the first free slot.  Caller holds the slot-assignment lock.
+ */
+static IdallocSlot *
+find_slot(Oid dboid, int64 id, IdallocSlot **free_slot)
+{
+	for (int i = 0; i < idalloc_shared->nslots; i++)
+	{
+		IdallocSlot *slot = &idalloc_shared->slots[i];
+
+		if (slot_is(slot, dboid, id))
+			return slot;
+		if (free_slot != NULL && *free_slot == NULL &&
+			pg_atomic_read_u64(&slot->generation) == 0)
+			*free_slot = slot;
+	}
+	return NULL;
+}
+
+/*
  * Find or attach the slot of allocator (dboid, id).  A new attachment
  * starts with next = end = persisted_end: nothing can be handed out before
  * the first block advance, which reads the row again under the in-place
@@ -152,42 +172,27 @@ fill_ref(IdallocSlot *slot, IdallocRef *ref)
 bool
 idalloc_attach(Oid dboid, int64 id, int64 persisted_end, IdallocRef *ref)
 {
+	IdallocSlot *slot;
 	IdallocSlot *free_slot = NULL;
 	LWLock	   *lock;
 
 	/* common case: already attached by someone */
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	for (int i = 0; i < idalloc_shared->nslots; i++)
-	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
-
-		if (slot_is(slot, dboid, id))
-		{
-			fill_ref(slot, ref);
-			LWLockRelease(idalloc_shared->lock);
-			return true;
-		}
-	}
+	slot = find_slot(dboid, id, NULL);
+	if (slot != NULL)
+		fill_ref(slot, ref);
 	LWLockRelease(idalloc_shared->lock);
+	if (slot != NULL)
+		return true;
 
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < idalloc_shared->nslots; i++)
+	slot = find_slot(dboid, id, &free_slot);
+	if (slot != NULL || free_slot == NULL)
 	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
-
-		if (slot_is(slot, dboid, id))
-		{
+		if (slot != NULL)
 			fill_ref(slot, ref);
-			LWLockRelease(idalloc_shared->lock);
-			return true;
-		}
-		if (free_slot == NULL && pg_atomic_read_u64(&slot->generation) == 0)
-			free_slot = slot;
-	}
-	if (free_slot == NULL)
-	{
 		LWLockRelease(idalloc_shared->lock);
-		return false;
+		return slot != NULL;
 	}
 
 	lock = slot_lock(free_slot);
@@ -234,14 +239,12 @@ detach_slot(IdallocSlot *slot)
 void
 idalloc_detach(Oid dboid, int64 id)
 {
-	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < idalloc_shared->nslots; i++)
-	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
+	IdallocSlot *slot;
 
-		if (slot_is(slot, dboid, id))
-			detach_slot(slot);
-	}
+	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
+	slot = find_slot(dboid, id, NULL);
+	if (slot != NULL)
+		detach_slot(slot);
 	LWLockRelease(idalloc_shared->lock);
 }
 
