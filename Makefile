@@ -18,6 +18,11 @@ MODULE_big = idalloc
 OBJS = src/idalloc.o src/shmem.o src/persist.o src/funcs.o
 DATA = idalloc--1.0.sql
 PG_CPPFLAGS = -I$(srcdir)/src
+# make ASSERTS=1: compile idalloc's own Assert()s in, even against a
+# server built without --enable-cassert (Debian's)
+ifdef ASSERTS
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
