@@ -48,6 +48,20 @@ CREATE TRIGGER idalloc_registry_insert
     BEFORE INSERT ON @extschema@.idalloc_registry
     FOR EACH ROW EXECUTE FUNCTION @extschema@.idalloc_registry_insert();
 
+-- Refuses UPDATE, DELETE and TRUNCATE that do not come from idalloc itself.
+CREATE FUNCTION @extschema@.idalloc_registry_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'idalloc_registry_guard'
+LANGUAGE C;
+
+CREATE TRIGGER idalloc_registry_guard
+    BEFORE UPDATE OR DELETE ON @extschema@.idalloc_registry
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.idalloc_registry_guard();
+
+CREATE TRIGGER idalloc_registry_guard_truncate
+    BEFORE TRUNCATE ON @extschema@.idalloc_registry
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.idalloc_registry_guard();
+
 --
 -- Allocation
 --

@@ -97,6 +97,13 @@ SELECT err($$SELECT * FROM idalloc_batch('huge', 9223372036854775807)$$);
 SELECT * FROM idalloc_batch('huge', 9223372036854775806);
 SELECT err($$SELECT idalloc_one('huge')$$);
 
+-- 42501 insufficient_privilege: the catalog table is written only by idalloc
+-- (even for a superuser: an UPDATE could undo an in-place advance)
+SELECT err($$UPDATE idalloc_registry SET persisted_end = 1 WHERE name = 'e'$$);
+SELECT err($$UPDATE idalloc_registry SET block = 7$$);
+SELECT err($$DELETE FROM idalloc_registry WHERE name = 'e'$$);
+SELECT err($$TRUNCATE idalloc_registry$$);
+
 -- nothing was consumed or changed by any of the errors above
 SELECT b.name, a.next_id = b.next_id AS same_next,
        a.persisted_until = b.persisted_until AS same_end,
@@ -104,6 +111,15 @@ SELECT b.name, a.next_id = b.next_id AS same_next,
   FROM before b JOIN idalloc_allocators a USING (name) ORDER BY b.name;
 SELECT idalloc_one('e');
 SELECT name FROM idalloc_allocators WHERE name NOT IN ('default', 'e', 'top', 'huge');
+
+-- 55000: no block can be persisted in a transaction that rewrote the table
+-- (a rollback would discard the in-place write with the new storage)
+BEGIN;
+ALTER TABLE idalloc_registry ALTER COLUMN source TYPE text USING source || '';
+SELECT err($$SELECT idalloc_advance('e', 100000)$$);
+SELECT idalloc_one('e');  -- the flushed block still serves
+ROLLBACK;
+SELECT idalloc_one('e');  -- and goes on after the rollback
 
 SELECT idalloc_drop('e');
 SELECT idalloc_drop('top');

@@ -58,6 +58,7 @@ PG_FUNCTION_INFO_V1(idalloc_alter);
 PG_FUNCTION_INFO_V1(idalloc_advance);
 PG_FUNCTION_INFO_V1(idalloc_slots);
 PG_FUNCTION_INFO_V1(idalloc_registry_insert);
+PG_FUNCTION_INFO_V1(idalloc_registry_guard);
 
 /* ---------- argument checks ---------- */
 
@@ -185,8 +186,13 @@ report_missing(const char *name)
 			 errmsg("allocator \"%s\" does not exist", name)));
 }
 
+/*
+ * Attach the slot of a row.  `created` says the row was inserted by this
+ * transaction: if it rolls back, the slot is let go again.
+ */
 static void
-attach_row(const char *name, const IdallocRow *row, IdallocRef *ref)
+attach_row(const char *name, const IdallocRow *row, bool created,
+		   IdallocRef *ref)
 {
 	if (!idalloc_attach(MyDatabaseId, row->id, row->persisted_end, ref))
 		ereport(ERROR,
@@ -195,8 +201,7 @@ attach_row(const char *name, const IdallocRow *row, IdallocRef *ref)
 				 errdetail("All %d slots of idalloc.max_allocators are taken.",
 						   idalloc_max_allocators),
 				 errhint("Drop unused allocators or raise idalloc.max_allocators.")));
-	/* if this transaction created the row and rolls back, let the slot go */
-	if (row->created_here)
+	if (created)
 		idalloc_remember_create(row->id);
 }
 
@@ -208,7 +213,7 @@ resolve(LocalEntry *entry)
 
 	if (!idalloc_row_by_name(entry->name, &row))
 		report_missing(entry->name);
-	attach_row(entry->name, &row, &entry->ref);
+	attach_row(entry->name, &row, false, &entry->ref);
 }
 
 /* ---------- allocation ---------- */
@@ -364,9 +369,8 @@ idalloc_create(PG_FUNCTION_ARGS)
 	row.block = block;
 	row.persisted_end = start;
 	row.cache = cache;
-	row.created_here = true;
 	entry = local_entry(name);
-	attach_row(name, &row, &entry->ref);
+	attach_row(name, &row, true, &entry->ref);
 	PG_RETURN_VOID();
 }
 
@@ -479,15 +483,47 @@ idalloc_slots(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* ---------- the catalog table's insert trigger ---------- */
+/* ---------- the catalog table's triggers ---------- */
+
+static int64
+tuple_int8(HeapTuple tup, TupleDesc desc, int attnum, int64 if_null)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? if_null : DatumGetInt64(d);
+}
 
 /*
- * BEFORE INSERT trigger on the catalog table.  Rows inserted by the
+ * Merge a restored row into the existing allocator of the same name: take
+ * the dumped block and cache, then advance past the dumped persisted end
+ * (in that order, so that the advance uses the dumped block).
+ */
+static void
+merge_restored_row(const char *name, const IdallocRow *existing,
+				   HeapTuple tup, TupleDesc desc, int64 dumped_end)
+{
+	bool		isnull;
+	Datum		cache = heap_getattr(tup, Anum_registry_cache, desc, &isnull);
+
+	check_writable("idalloc restore");
+	idalloc_persist_sizes(existing->id,
+						  tuple_int8(tup, desc, Anum_registry_block, -1),
+						  isnull ? -1 : DatumGetInt32(cache));
+	(void) advance_to(local_entry(name), dumped_end);
+}
+
+/*
+ * BEFORE INSERT row trigger on the catalog table.  Rows inserted by the
  * extension itself (idalloc_create, the install script) pass.  Any other
- * insert is the data section of a pg_dump being restored (COPY): a row
- * whose name already exists (the `default` that CREATE EXTENSION made) is
- * merged into it instead: the allocator is advanced past the dumped
- * persisted end, takes the dumped block and cache, and the row is skipped.
+ * insert is taken as the data section of a pg_dump being restored (COPY):
+ * a row whose name already exists (the `default` that CREATE EXTENSION
+ * made) is merged into it instead: the allocator takes the dumped block and
+ * cache and is advanced past the dumped persisted end, and the row is
+ * skipped.  A row of a new name is inserted as dumped.
+ *
+ * A row inserted in a transaction that rolls back must not leave its slot
+ * attached, so its id is remembered (see idalloc.c).
  */
 Datum
 idalloc_registry_insert(PG_FUNCTION_ARGS)
@@ -496,10 +532,8 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	char	   *name;
+	Datum		name_datum;
 	IdallocRow	existing;
-	IdallocRow	incoming;
-	LocalEntry *entry;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -509,28 +543,54 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	idalloc_check_loaded();
 
 	tup = trigdata->tg_trigtuple;
-	if (idalloc_internal_write || creating_extension)
-		return PointerGetDatum(tup);
-
 	desc = RelationGetDescr(trigdata->tg_relation);
-	name = TextDatumGetCString(heap_getattr(tup, Anum_registry_name, desc, &isnull));
-	if (isnull || !idalloc_row_by_name(name, &existing))
-		return PointerGetDatum(tup);
+	if (idalloc_internal_write)
+		return PointerGetDatum(tup);	/* idalloc_create remembers it */
 
-	incoming.persisted_end = DatumGetInt64(heap_getattr(tup, Anum_registry_persisted_end,
-														desc, &isnull));
-	if (isnull)
-		return PointerGetDatum(tup);	/* let the NOT NULL constraint speak */
-	incoming.block = DatumGetInt64(heap_getattr(tup, Anum_registry_block, desc, &isnull));
-	if (isnull)
-		incoming.block = -1;
-	incoming.cache = DatumGetInt32(heap_getattr(tup, Anum_registry_cache, desc, &isnull));
-	if (isnull)
-		incoming.cache = -1;
+	if (!creating_extension)
+	{
+		bool		end_isnull;
+		Datum		end_datum;
 
-	check_writable("idalloc restore");
-	entry = local_entry(name);
-	(void) advance_to(entry, incoming.persisted_end);
-	idalloc_persist_sizes(existing.id, incoming.block, incoming.cache);
-	return PointerGetDatum(NULL);
+		name_datum = heap_getattr(tup, Anum_registry_name, desc, &isnull);
+		end_datum = heap_getattr(tup, Anum_registry_persisted_end, desc,
+								 &end_isnull);
+		if (!isnull && !end_isnull &&
+			idalloc_row_by_name(TextDatumGetCString(name_datum), &existing))
+		{
+			merge_restored_row(TextDatumGetCString(name_datum), &existing,
+							   tup, desc, DatumGetInt64(end_datum));
+			return PointerGetDatum(NULL);
+		}
+	}
+
+	/* a new row; NOT NULL and CHECK constraints judge the rest */
+	idalloc_remember_create(tuple_int8(tup, desc, Anum_registry_id, 0));
+	return PointerGetDatum(tup);
+}
+
+/*
+ * BEFORE UPDATE OR DELETE row trigger and BEFORE TRUNCATE statement
+ * trigger on the catalog table: only the extension's own functions change
+ * it.  A transactional UPDATE in particular could overwrite an in-place
+ * advance with an older persisted end, and IDs would repeat.
+ */
+Datum
+idalloc_registry_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		elog(ERROR, "idalloc_registry_guard: not called as a BEFORE trigger");
+	if (!idalloc_internal_write && !creating_extension)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" can only be changed through idalloc's functions",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }

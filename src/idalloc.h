@@ -104,7 +104,6 @@ typedef struct IdallocRow
 	int64		block;
 	int64		persisted_end;
 	int32		cache;
-	bool		created_here;	/* inserted by the current transaction */
 } IdallocRow;
 
 /* Outcome of a slow-path attempt. */

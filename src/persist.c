@@ -26,7 +26,6 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -117,8 +116,6 @@ row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
 	Assert(!isnull);
 	row->cache = DatumGetInt32(heap_getattr(tup, Anum_registry_cache, desc, &isnull));
 	Assert(!isnull);
-	row->created_here =
-		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
 }
 
 /*
@@ -244,6 +241,26 @@ inplace_begin(Relation *relp, int64 id, void **state)
 
 	rel = table_open(relation_in_schema(IDALLOC_REGISTRY_TABLE, nsp),
 					 RowExclusiveLock);
+
+	/*
+	 * If this transaction gave the table new storage (ALTER TABLE rewrite,
+	 * TRUNCATE) and then rolls back, an in-place write into the new storage
+	 * would be lost with it, and IDs handed out from it would repeat.
+	 * (Other sessions cannot get here meanwhile: the rewrite holds an
+	 * AccessExclusiveLock.)  A table created by this transaction (CREATE
+	 * EXTENSION) is fine: a rollback takes the allocators with it.
+	 */
+	if (rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId &&
+		rel->rd_createSubid == InvalidSubTransactionId)
+	{
+		table_close(rel, RowExclusiveLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot persist an idalloc block in the transaction that rewrote table \"%s\"",
+						IDALLOC_REGISTRY_TABLE),
+				 errhint("Allocate after that transaction ends.")));
+	}
+
 	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(id));
 	systable_inplace_update_begin(rel,
@@ -315,14 +332,13 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 					   int natts, const int *attnums, const Datum *newvals)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum		values[Natts_registry];
-	bool		nulls[Natts_registry];
-	bool		replace[Natts_registry];
+	/* sized by the table as it is (columns may have been added) */
+	Datum	   *values = palloc0(desc->natts * sizeof(Datum));
+	bool	   *nulls = palloc0(desc->natts * sizeof(bool));
+	bool	   *replace = palloc0(desc->natts * sizeof(bool));
 	HeapTuple	newtup;
 	XLogRecPtr	lsn;
 
-	memset(replace, 0, sizeof(replace));
-	memset(nulls, 0, sizeof(nulls));
 	for (int i = 0; i < natts; i++)
 	{
 		values[attnums[i] - 1] = newvals[i];
