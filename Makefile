@@ -15,7 +15,7 @@
 
 EXTENSION = idalloc
 MODULE_big = idalloc
-OBJS = src/idalloc.o src/shmem.o src/persist.o src/funcs.o
+OBJS = src/idalloc.o src/shmem.o src/cache.o src/restart.o src/persist.o src/funcs.o
 DATA = idalloc--1.0.sql
 PG_CPPFLAGS = -I$(srcdir)/src
 # make ASSERTS=1: compile idalloc's own Assert()s in, even against a

@@ -120,16 +120,29 @@ REVOKE ALL ON FUNCTION @extschema@.idalloc_drop(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_alter(text, bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_advance(text, bigint) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.idalloc_sync(allocator text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'idalloc_sync'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 --
 -- Observability
 --
-CREATE FUNCTION @extschema@.idalloc_slots(OUT id bigint, OUT next_id bigint,
-                                          OUT persisted_until bigint,
-                                          OUT block_advances bigint)
+CREATE FUNCTION @extschema@.idalloc_allocator_state(OUT id bigint,
+    OUT next_id bigint, OUT persisted_until bigint, OUT allocated bigint,
+    OUT block_advances bigint, OUT cached_ranges bigint)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'idalloc_slots'
+AS 'MODULE_PATHNAME', 'idalloc_allocator_state'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
+CREATE FUNCTION @extschema@.idalloc_cache_state(OUT pid integer,
+    OUT id bigint, OUT next_id bigint, OUT end_id bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'idalloc_cache_state'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- allocators of this database; next_id and persisted_until of one that is
+-- not loaded in shared memory yet are where it resumes
 CREATE VIEW @extschema@.idalloc_allocators AS
     SELECT r.name,
            r.kind,
@@ -138,13 +151,22 @@ CREATE VIEW @extschema@.idalloc_allocators AS
            r.cache,
            COALESCE(s.next_id, r.persisted_end) AS next_id,
            COALESCE(s.persisted_until, r.persisted_end) AS persisted_until,
-           COALESCE(s.block_advances, 0) AS block_advances
+           COALESCE(s.allocated, 0) AS allocated,
+           COALESCE(s.block_advances, 0) AS block_advances,
+           COALESCE(s.cached_ranges, 0) AS cached_ranges
       FROM @extschema@.idalloc_registry r
-      LEFT JOIN @extschema@.idalloc_slots() s ON s.id = r.id;
+      LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id;
+
+-- every backend's cached range [next_id, end_id) in this database
+CREATE VIEW @extschema@.idalloc_caches AS
+    SELECT c.pid, r.name AS allocator, c.next_id, c.end_id
+      FROM @extschema@.idalloc_cache_state() c
+      JOIN @extschema@.idalloc_registry r ON r.id = c.id;
 
 REVOKE ALL ON @extschema@.idalloc_registry FROM PUBLIC;
 GRANT SELECT ON @extschema@.idalloc_registry TO PUBLIC;
 GRANT SELECT ON @extschema@.idalloc_allocators TO PUBLIC;
+GRANT SELECT ON @extschema@.idalloc_caches TO PUBLIC;
 
 -- the allocator every database starts with
 INSERT INTO @extschema@.idalloc_registry (name, start, block, persisted_end, cache, kind)

@@ -55,6 +55,7 @@ SELECT idalloc_alter('orders', cache => 5);
 SELECT block, cache FROM idalloc_registry WHERE name = 'orders';
 SELECT idalloc_alter('orders');
 SELECT block, cache FROM idalloc_registry WHERE name = 'orders';
+SELECT idalloc_alter('orders', cache => 1);
 
 -- advance: forward only, returns the next ID
 SELECT idalloc_advance('orders', 5000);

@@ -11,7 +11,7 @@ SELECT name, next_id FROM idalloc_allocators WHERE name = 't1';
 ROLLBACK;
 -- a rolled-back create leaves nothing behind
 SELECT count(*) FROM idalloc_registry WHERE name = 't1';
-SELECT count(*) FROM idalloc_slots() s
+SELECT count(*) FROM idalloc_allocator_state() s
  WHERE NOT EXISTS (SELECT 1 FROM idalloc_registry r WHERE r.id = s.id);
 SELECT idalloc_one('t1');
 -- and the name is free again, starting afresh
@@ -78,7 +78,7 @@ SELECT name, start, next_id FROM idalloc_allocators WHERE name = 't1';
 -- drop commits: later calls fail, the slot is released
 SELECT idalloc_drop('t1');
 SELECT idalloc_one('t1');
-SELECT count(*) FROM idalloc_slots() s
+SELECT count(*) FROM idalloc_allocator_state() s
  WHERE NOT EXISTS (SELECT 1 FROM idalloc_registry r WHERE r.id = s.id);
 
 -- two-phase commit cannot carry a create or drop

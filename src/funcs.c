@@ -35,6 +35,7 @@ typedef struct LocalEntry
 {
 	char		name[NAMEDATALEN];	/* hash key */
 	IdallocRef	ref;			/* ref.slot == NULL: not resolved */
+	int			cache_hint;		/* this backend's cache entry, or -1 */
 } LocalEntry;
 
 /* per-call-site memo of the last allocator name, in fn_extra */
@@ -56,7 +57,9 @@ PG_FUNCTION_INFO_V1(idalloc_create);
 PG_FUNCTION_INFO_V1(idalloc_drop);
 PG_FUNCTION_INFO_V1(idalloc_alter);
 PG_FUNCTION_INFO_V1(idalloc_advance);
-PG_FUNCTION_INFO_V1(idalloc_slots);
+PG_FUNCTION_INFO_V1(idalloc_sync);
+PG_FUNCTION_INFO_V1(idalloc_allocator_state);
+PG_FUNCTION_INFO_V1(idalloc_cache_state);
 PG_FUNCTION_INFO_V1(idalloc_registry_insert);
 PG_FUNCTION_INFO_V1(idalloc_registry_guard);
 
@@ -131,7 +134,10 @@ local_entry(const char *name)
 	}
 	entry = hash_search(local_map, name, HASH_ENTER, &found);
 	if (!found)
+	{
 		entry->ref.slot = NULL;
+		entry->cache_hint = -1;
+	}
 	return entry;
 }
 
@@ -194,7 +200,7 @@ static void
 attach_row(const char *name, const IdallocRow *row, bool created,
 		   IdallocRef *ref)
 {
-	if (!idalloc_attach(MyDatabaseId, row->id, row->persisted_end, ref))
+	if (!idalloc_attach(MyDatabaseId, row->id, row, ref))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many idalloc allocators in use"),
@@ -218,7 +224,64 @@ resolve(LocalEntry *entry)
 
 /* ---------- allocation ---------- */
 
-/* Take `count` contiguous IDs; returns the first. */
+/*
+ * Take `count` contiguous IDs from the global counter; returns the first.
+ * `counted`: they go to the caller (not into a cache), count them.
+ * Returns false if the slot went stale (entry->ref.slot is then NULL).
+ */
+static bool
+take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
+{
+	for (;;)
+	{
+		switch (idalloc_take_fast(&entry->ref, count, first))
+		{
+			case IDALLOC_TAKEN:
+				if (counted)
+					pg_atomic_fetch_add_u64(&entry->ref.slot->allocated,
+											(uint64) count);
+				return true;
+			case IDALLOC_STALE:
+				entry->ref.slot = NULL;
+				return false;
+			case IDALLOC_RETRY:
+				break;
+		}
+		if (idalloc_take_slow(&entry->ref, count, PG_INT64_MIN, first) ==
+			IDALLOC_STALE)
+		{
+			entry->ref.slot = NULL;
+			return false;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Refill this backend's cache of the allocator with `cache` IDs from the
+ * global counter.  Only called when the cache holds nothing that can be
+ * served, so no remainder is thrown away.
+ */
+static bool
+refill_cache(LocalEntry *entry, uint32 cache)
+{
+	/* read the epoch before taking: an advance in between voids the range */
+	uint32		epoch = pg_atomic_read_u32(&entry->ref.slot->cache_epoch);
+	int64		first;
+
+	if (!take_global(entry, cache, false, &first))
+		return false;
+	entry->cache_hint = idalloc_cache_install(&entry->ref, entry->cache_hint,
+											  epoch, first, first + cache);
+	return true;
+}
+
+/*
+ * Take `count` contiguous IDs; returns the first.  An allocator with
+ * cache > 1 serves from this backend's cached range; a request the range
+ * cannot serve (a batch larger than its rest) comes straight from the
+ * global counter and leaves the cache alone.
+ */
 static int64
 allocate(LocalEntry *entry, int64 count)
 {
@@ -227,22 +290,38 @@ allocate(LocalEntry *entry, int64 count)
 	Assert(count >= 1);
 	for (;;)
 	{
+		uint32		cache;
+
 		if (unlikely(entry->ref.slot == NULL))
 			resolve(entry);
-		switch (idalloc_take_fast(&entry->ref, count, &first))
+		cache = pg_atomic_read_u32(&entry->ref.slot->cache_size);
+		if (unlikely(cache <= 1 && entry->cache_hint >= 0))
 		{
-			case IDALLOC_TAKEN:
-				return first;
-			case IDALLOC_STALE:
-				entry->ref.slot = NULL;
-				continue;
-			case IDALLOC_RETRY:
-				break;
+			/* altered to cache = 1: never serve the old range again */
+			idalloc_cache_release(&entry->ref);
+			entry->cache_hint = -1;
 		}
-		if (idalloc_take_slow(&entry->ref, count, PG_INT64_MIN, &first) ==
-			IDALLOC_STALE)
-			entry->ref.slot = NULL;
-		CHECK_FOR_INTERRUPTS();
+		if (cache > 1)
+		{
+			switch (idalloc_cache_take(&entry->ref, entry->cache_hint, count,
+									   &first))
+			{
+				case IDALLOC_CACHE_TAKEN:
+					/* a detached slot voids the cache: checked inside */
+					return first;
+				case IDALLOC_CACHE_EMPTY:
+					if (count <= cache)
+					{
+						(void) refill_cache(entry, cache);
+						continue;
+					}
+					break;
+				case IDALLOC_CACHE_TOO_SMALL:
+					break;
+			}
+		}
+		if (take_global(entry, count, true, &first))
+			return first;
 	}
 }
 
@@ -419,6 +498,8 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	if (!idalloc_row_by_name(name, &row))
 		report_missing(name);
 	idalloc_persist_sizes(row.id, block, cache);
+	if (cache > 0)
+		idalloc_set_cache_size(MyDatabaseId, row.id, cache);
 	PG_RETURN_VOID();
 }
 
@@ -452,11 +533,51 @@ idalloc_advance(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(advance_to(local_entry(name), PG_GETARG_INT64(1)));
 }
 
+/* Drop this session's cached range, so the next ID comes from the global counter. */
+Datum
+idalloc_sync(PG_FUNCTION_ARGS)
+{
+	char		name[NAMEDATALEN];
+	LocalEntry *entry;
+
+	idalloc_check_loaded();
+	check_not_null(fcinfo, 0, "allocator");
+	name_from_text(PG_GETARG_TEXT_PP(0), name);
+	entry = local_entry(name);
+	/* look it up afresh: it must exist (42704) */
+	entry->ref.slot = NULL;
+	resolve(entry);
+	idalloc_cache_release(&entry->ref);
+	entry->cache_hint = -1;
+	PG_RETURN_VOID();
+}
+
 /* ---------- observability ---------- */
+
+/* per-allocator sums over the cache entries, for idalloc_allocator_state */
+typedef struct CacheSums
+{
+	IdallocSlot *slot;
+	int64		handed;			/* IDs handed out from cached ranges */
+	int64		live_ranges;	/* ranges that can still be served */
+} CacheSums;
+
+static void
+sum_cache_entry(void *arg, int pid, int64 id, IdallocSlot *slot, int64 next,
+				int64 end, int64 start, bool live)
+{
+	CacheSums  *sums = (CacheSums *) arg;
+
+	if (slot != sums->slot)
+		return;
+	sums->handed += next - start;
+	if (live)
+		sums->live_ranges++;
+}
 
 /* Live state of this database's attached slots, for idalloc_allocators. */
 Datum
-idalloc_slots(PG_FUNCTION_ARGS)
+idalloc_allocator_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
@@ -466,20 +587,52 @@ idalloc_slots(PG_FUNCTION_ARGS)
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		IdallocSlot *slot = &idalloc_slots[i];
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		CacheSums	sums = {slot, 0, 0};
 
 		if (pg_atomic_read_u64(&slot->generation) == 0 ||
 			slot->dboid != MyDatabaseId)
 			continue;
+		idalloc_cache_foreach(MyDatabaseId, sum_cache_entry, &sums);
 		values[0] = Int64GetDatum(slot->id);
 		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->next));
 		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->end));
-		values[3] = Int64GetDatum((int64) slot->block_advances);
+		values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->allocated) +
+								  sums.handed);
+		values[4] = Int64GetDatum((int64) slot->block_advances);
+		values[5] = Int64GetDatum(sums.live_ranges);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(idalloc_shared->lock);
+	return (Datum) 0;
+}
+
+static void
+put_cache_entry(void *arg, int pid, int64 id, IdallocSlot *slot, int64 next,
+				int64 end, int64 start, bool live)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (!live)
+		return;
+	values[0] = Int32GetDatum(pid);
+	values[1] = Int64GetDatum(id);
+	values[2] = Int64GetDatum(next);
+	values[3] = Int64GetDatum(end);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Every backend's cached range in this database, for idalloc_caches. */
+Datum
+idalloc_cache_state(PG_FUNCTION_ARGS)
+{
+	idalloc_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	idalloc_cache_foreach(MyDatabaseId, put_cache_entry, fcinfo->resultinfo);
 	return (Datum) 0;
 }
 
@@ -492,6 +645,16 @@ tuple_int8(HeapTuple tup, TupleDesc desc, int attnum, int64 if_null)
 	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
 
 	return isnull ? if_null : DatumGetInt64(d);
+}
+
+static void
+refuse_direct_write(Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("table \"%s\" can only be changed through idalloc's functions",
+					RelationGetRelationName(rel)),
+			 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
 }
 
 /*
@@ -510,17 +673,21 @@ merge_restored_row(const char *name, const IdallocRow *existing,
 	idalloc_persist_sizes(existing->id,
 						  tuple_int8(tup, desc, Anum_registry_block, -1),
 						  isnull ? -1 : DatumGetInt32(cache));
+	if (!isnull)
+		idalloc_set_cache_size(MyDatabaseId, existing->id, DatumGetInt32(cache));
 	(void) advance_to(local_entry(name), dumped_end);
 }
 
 /*
  * BEFORE INSERT row trigger on the catalog table.  Rows inserted by the
- * extension itself (idalloc_create, the install script) pass.  Any other
- * insert is taken as the data section of a pg_dump being restored (COPY):
- * a row whose name already exists (the `default` that CREATE EXTENSION
- * made) is merged into it instead: the allocator takes the dumped block and
- * cache and is advanced past the dumped persisted end, and the row is
- * skipped.  A row of a new name is inserted as dumped.
+ * extension itself (idalloc_create, the install script) pass.  So do rows
+ * of a COPY FROM into the table: the data section of a pg_dump being
+ * restored (pg_restore, or psql running a plain dump).  Any other INSERT is
+ * refused (42501).  Of a restore, a row whose name already exists (the
+ * `default` that CREATE EXTENSION made) is merged into it instead: the
+ * allocator takes the dumped block and cache and is advanced past the
+ * dumped persisted end, and the row is skipped.  A row of a new name is
+ * inserted as dumped.
  *
  * A row inserted in a transaction that rolls back must not leave its slot
  * attached, so its id is remembered (see idalloc.c).
@@ -546,6 +713,8 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(trigdata->tg_relation);
 	if (idalloc_internal_write)
 		return PointerGetDatum(tup);	/* idalloc_create remembers it */
+	if (!creating_extension && !idalloc_copy_in)
+		refuse_direct_write(trigdata->tg_relation);
 
 	if (!creating_extension)
 	{
@@ -583,11 +752,7 @@ idalloc_registry_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
 		elog(ERROR, "idalloc_registry_guard: not called as a BEFORE trigger");
 	if (!idalloc_internal_write && !creating_extension)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("table \"%s\" can only be changed through idalloc's functions",
-						RelationGetRelationName(trigdata->tg_relation)),
-				 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
+		refuse_direct_write(trigdata->tg_relation);
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))

@@ -15,6 +15,10 @@
  *	- DROP EXTENSION and DROP DATABASE detach every slot of the database at
  *	  commit (found through object_access_hook).
  *
+ * It also starts the per-backend caches (cache.c) and the save/restore of
+ * a clean shutdown's state (restart.c), and marks COPY FROM into the
+ * catalog table (a restore) for the table's insert trigger.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -26,7 +30,9 @@
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/ipc.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -39,6 +45,9 @@ bool		idalloc_wait_for_sync_standby = true;
 
 /* true while the extension itself writes the catalog table */
 bool		idalloc_internal_write = false;
+
+/* true while a COPY FROM into the catalog table runs (a restore) */
+bool		idalloc_copy_in = false;
 
 typedef enum PendingKind
 {
@@ -61,6 +70,7 @@ static Pending *pending = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
 
 void		_PG_init(void);
 
@@ -70,6 +80,7 @@ idalloc_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	idalloc_shmem_request();
+	idalloc_cache_shmem_request();
 }
 
 static void
@@ -78,6 +89,56 @@ idalloc_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	idalloc_shmem_init();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	idalloc_cache_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * In the postmaster (at start-up, and again after each crash-restart,
+	 * where the file is already gone): restore the state of the last clean
+	 * shutdown, and save it at the next one.
+	 */
+	if (!IsUnderPostmaster)
+	{
+		idalloc_restart_load();
+		on_shmem_exit(idalloc_restart_save, (Datum) 0);
+	}
+}
+
+/*
+ * COPY FROM into the catalog table is how pg_restore (and psql running a
+ * plain dump) bring its rows back: the insert trigger lets only those in.
+ */
+static void
+idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	bool		copy_in = IsA(stmt, CopyStmt) &&
+		((CopyStmt *) stmt)->is_from &&
+		((CopyStmt *) stmt)->relation != NULL &&
+		strcmp(((CopyStmt *) stmt)->relation->relname,
+			   IDALLOC_REGISTRY_TABLE) == 0;
+	bool		save = idalloc_copy_in;
+
+	if (copy_in)
+		idalloc_copy_in = true;
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree,
+									context, params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		idalloc_copy_in = save;
+	}
+	PG_END_TRY();
 }
 
 /* Every entry point calls this first. */
@@ -237,6 +298,8 @@ _PG_init(void)
 	shmem_startup_hook = idalloc_shmem_startup_hook;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = idalloc_object_access;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = idalloc_process_utility;
 
 	RegisterXactCallback(idalloc_xact_callback, NULL);
 	RegisterSubXactCallback(idalloc_subxact_callback, NULL);

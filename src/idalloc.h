@@ -37,6 +37,9 @@
  * pg_advisory_lock uses) */
 #define IDALLOC_LOCKTAG_FIELD4	0x1DA1
 
+/* cached allocators one backend can hold at once */
+#define IDALLOC_CACHES_PER_BACKEND	8
+
 /* Longest allocator name, in bytes (as for an SQL identifier). */
 #define IDALLOC_MAX_NAME_LEN	(NAMEDATALEN - 1)
 
@@ -57,19 +60,28 @@
 
 /*
  * One live allocator in shared memory.  The locking protocol is described
- * at the top of shmem.c.
+ * at the top of shmem.c.  Fields written on every global allocation come
+ * first; fields read on every allocation but written rarely sit on the
+ * next cache line.
  */
 typedef struct IdallocSlot
 {
 	/* next ID to hand out and end (exclusive) of the flushed block */
 	pg_atomic_uint64 next;
 	pg_atomic_uint64 end;
+	/* IDs returned by the global path since attached (not cache refills) */
+	pg_atomic_uint64 allocated;
+	char		pad[PG_CACHE_LINE_SIZE - 3 * sizeof(pg_atomic_uint64)];
 
 	/*
 	 * Unique per attachment of an allocator to this slot, 0 while free.
-	 * Backends remember it and compare it after taking IDs.
+	 * Backends remember it and compare it before and after taking IDs.
 	 */
 	pg_atomic_uint64 generation;
+	/* bumped by idalloc_advance: cached ranges taken before are void */
+	pg_atomic_uint32 cache_epoch;
+	/* the allocator's cache size (IDs per refill); 1 = no cache */
+	pg_atomic_uint32 cache_size;
 
 	/* identity: set when attached, cleared when detached */
 	Oid			dboid;
@@ -77,7 +89,8 @@ typedef struct IdallocSlot
 
 	/* protected by the slot's LWLock */
 	uint64		block_advances; /* since the allocator was attached */
-	int64		attached_next;	/* next ID when attached */
+	bool		unverified;		/* restored from the shutdown state file and
+								 * not yet checked against the row */
 } IdallocSlot;
 
 typedef struct IdallocShared
@@ -85,7 +98,6 @@ typedef struct IdallocShared
 	LWLock	   *lock;			/* slot assignment (attach/detach) */
 	pg_atomic_uint64 generation_counter;
 	int			nslots;
-	IdallocSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } IdallocShared;
 
 /* A backend's reference to an attached slot. */
@@ -114,6 +126,18 @@ typedef enum IdallocTake
 	IDALLOC_STALE				/* the slot no longer holds this allocator */
 } IdallocTake;
 
+/* Outcome of a take from the per-backend cache. */
+typedef enum IdallocCacheTake
+{
+	IDALLOC_CACHE_TAKEN,
+	IDALLOC_CACHE_EMPTY,		/* nothing (or nothing valid) cached: refill */
+	IDALLOC_CACHE_TOO_SMALL		/* the rest is smaller than the request */
+} IdallocCacheTake;
+
+typedef void (*IdallocCacheVisitor) (void *arg, int pid, int64 id,
+									 IdallocSlot *slot, int64 next, int64 end,
+									 int64 start, bool live);
+
 /* GUCs (idalloc.c) */
 extern int	idalloc_max_allocators;
 extern bool idalloc_wait_for_sync_standby;
@@ -123,14 +147,21 @@ extern void idalloc_check_loaded(void);
 extern void idalloc_remember_create(int64 id);
 extern void idalloc_remember_drop(int64 id);
 extern bool idalloc_internal_write;
+extern bool idalloc_copy_in;
 
 /* shmem.c */
 extern IdallocShared *idalloc_shared;
+extern IdallocSlot *idalloc_slots;
 extern Size idalloc_shmem_size(void);
 extern void idalloc_shmem_init(void);
 extern void idalloc_shmem_request(void);
-extern bool idalloc_attach(Oid dboid, int64 id, int64 persisted_end,
+extern bool idalloc_attach(Oid dboid, int64 id, const IdallocRow *row,
 						   IdallocRef *ref);
+extern IdallocSlot *idalloc_restore_slot(Oid dboid, int64 id, int64 next,
+										 int64 end);
+extern void idalloc_set_cache_size(Oid dboid, int64 id, int32 cache);
+extern bool idalloc_give_back(const IdallocRef *ref, uint32 epoch,
+							  int64 from, int64 to);
 extern void idalloc_detach(Oid dboid, int64 id);
 extern void idalloc_detach_database(Oid dboid);
 extern IdallocTake idalloc_take_slow(IdallocRef *ref, int64 count,
@@ -176,6 +207,22 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 	*first = (int64) cur;
 	return IDALLOC_TAKEN;
 }
+
+/* cache.c */
+extern Size idalloc_cache_shmem_size(void);
+extern void idalloc_cache_shmem_request(void);
+extern void idalloc_cache_shmem_init(void);
+extern IdallocCacheTake idalloc_cache_take(const IdallocRef *ref, int hint,
+										   int64 count, int64 *first);
+extern int	idalloc_cache_install(const IdallocRef *ref, int hint,
+								  uint32 epoch, int64 start, int64 end);
+extern void idalloc_cache_release(const IdallocRef *ref);
+extern void idalloc_cache_foreach(Oid dboid, IdallocCacheVisitor fn,
+								  void *arg);
+
+/* restart.c */
+extern void idalloc_restart_load(void);
+extern void idalloc_restart_save(int code, Datum arg);
 
 /* persist.c */
 extern Oid	idalloc_registry_relid(bool missing_ok);

@@ -34,6 +34,7 @@
 #include "catalog/pg_type_d.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
 #include "replication/walsender_private.h"
@@ -45,9 +46,9 @@
 
 #include "idalloc.h"
 
-/* Schema the extension was installed in. */
+/* Schema the extension was installed in, and (if owner) its owner. */
 static Oid
-extension_schema(void)
+extension_schema_owner(Oid *owner)
 {
 	Oid			extoid = get_extension_oid("idalloc", true);
 	Relation	rel;
@@ -68,13 +69,23 @@ extension_schema(void)
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
+	{
 		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+		if (owner != NULL)
+			*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
 	if (!OidIsValid(nsp))
 		elog(ERROR, "could not find the schema of extension \"idalloc\"");
 	return nsp;
+}
+
+static Oid
+extension_schema(void)
+{
+	return extension_schema_owner(NULL);
 }
 
 static Oid
@@ -152,17 +163,30 @@ idalloc_row_by_name(const char *name, IdallocRow *row)
 	return found;
 }
 
-/* Run one SPI statement on the registry as the extension's own write. */
+/*
+ * Run one SPI statement on the registry as the extension's own write: as
+ * the extension's owner (so that a role granted EXECUTE on a management
+ * function needs no privilege on the table), in a restricted security
+ * context, with fully qualified names and operators (no search_path
+ * lookups).
+ */
 static int64
 registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values)
 {
+	Oid			owner = InvalidOid;
+	Oid			nsp = extension_schema_owner(&owner);
 	char	   *sql;
 	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
 	volatile int64 id = 0;
 
-	sql = psprintf(sql_fmt,
-				   quote_identifier(get_namespace_name(extension_schema())));
+	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(nsp)));
 
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	idalloc_internal_write = true;
 	PG_TRY();
@@ -187,6 +211,7 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return id;
 }
 
@@ -222,7 +247,7 @@ idalloc_row_delete(const char *name)
 
 	values[0] = CStringGetTextDatum(name);
 	return registry_spi("DELETE FROM %s." IDALLOC_REGISTRY_TABLE
-						" WHERE name = $1 RETURNING id",
+						" WHERE name OPERATOR(pg_catalog.=) $1 RETURNING id",
 						1, argtypes, values);
 }
 

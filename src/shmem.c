@@ -12,6 +12,9 @@
  *	next		next ID to hand out (pg_atomic_uint64 holding an int64)
  *	end			end (exclusive) of the block that is persisted *and flushed*
  *	generation	unique per attachment, 0 while the slot is free
+ *	cache_epoch	bumped by idalloc_advance; per-backend cached ranges taken
+ *				under an older epoch are void (cache.c)
+ *	cache_size	IDs per refill of a per-backend cache (1: no cache)
  *
  * Invariant: every ID in [next, end) may be handed out; every ID below
  * next has been handed out or thrown away; end never exceeds what the
@@ -23,8 +26,9 @@
  *		EXCLUSIVE to attach or detach a slot (writes dboid, id, generation);
  *		SHARED to look slots up or list them.
  * slot lock (one LWLock per slot, same tranche "idalloc"):
- *		protects block_advances, attached_next; EXCLUSIVE while publishing
- *		a new end and while detaching.
+ *		protects block_advances and unverified; EXCLUSIVE while publishing
+ *		a new end, raising next or bumping cache_epoch for an advance,
+ *		giving back a cached range, and detaching.
  * allocator advance lock (a transaction-level heavyweight lock, advisory
  *		tag (database, id, IDALLOC_LOCKTAG_FIELD4)): held by the one backend
  *		that persists the allocator's next block, from its re-check of the
@@ -40,6 +44,9 @@
  * after `next` was raised, so no reader can pair an old next with a new end.
  * `generation` is written under both locks; a backend that took IDs with
  * CAS re-reads it and discards the IDs if the slot was detached meanwhile.
+ * `next` moves backward only when a backend gives back the unused rest of
+ * its cached range, under the slot lock, by CAS from exactly the range's
+ * end, and only if no advance happened since (cache_epoch unchanged).
  *
  * The LWLocks of slots are initialised once, at shared-memory creation, and
  * never again, so a backend still waiting for a slot that is detached and
@@ -61,6 +68,7 @@
 #define FREE_SLOT_VALUE ((uint64) PG_INT64_MIN)
 
 IdallocShared *idalloc_shared = NULL;
+IdallocSlot *idalloc_slots = NULL;
 
 /* first slot lock in the tranche; lock 0 is the slot-assignment lock */
 static LWLockPadded *idalloc_locks = NULL;
@@ -68,7 +76,7 @@ static LWLockPadded *idalloc_locks = NULL;
 static inline LWLock *
 slot_lock(IdallocSlot *slot)
 {
-	int			i = slot - idalloc_shared->slots;
+	int			i = slot - idalloc_slots;
 
 	Assert(i >= 0 && i < idalloc_shared->nslots);
 	return &idalloc_locks[i + 1].lock;
@@ -77,7 +85,7 @@ slot_lock(IdallocSlot *slot)
 Size
 idalloc_shmem_size(void)
 {
-	return add_size(offsetof(IdallocShared, slots),
+	return add_size(CACHELINEALIGN(sizeof(IdallocShared)),
 					mul_size(idalloc_max_allocators, sizeof(IdallocSlot)));
 }
 
@@ -99,11 +107,14 @@ idalloc_shmem_init(void)
 	bool		found;
 
 	idalloc_shared = NULL;
+	idalloc_slots = NULL;
 	idalloc_locks = NULL;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	idalloc_shared = ShmemInitStruct("idalloc", idalloc_shmem_size(), &found);
 	idalloc_locks = GetNamedLWLockTranche("idalloc");
+	idalloc_slots = (IdallocSlot *)
+		((char *) idalloc_shared + CACHELINEALIGN(sizeof(IdallocShared)));
 	if (!found)
 	{
 		idalloc_shared->lock = &idalloc_locks[0].lock;
@@ -111,15 +122,18 @@ idalloc_shmem_init(void)
 		idalloc_shared->nslots = idalloc_max_allocators;
 		for (int i = 0; i < idalloc_max_allocators; i++)
 		{
-			IdallocSlot *slot = &idalloc_shared->slots[i];
+			IdallocSlot *slot = &idalloc_slots[i];
 
 			pg_atomic_init_u64(&slot->next, FREE_SLOT_VALUE);
 			pg_atomic_init_u64(&slot->end, FREE_SLOT_VALUE);
+			pg_atomic_init_u64(&slot->allocated, 0);
 			pg_atomic_init_u64(&slot->generation, 0);
+			pg_atomic_init_u32(&slot->cache_epoch, 0);
+			pg_atomic_init_u32(&slot->cache_size, 1);
 			slot->dboid = InvalidOid;
 			slot->id = 0;
 			slot->block_advances = 0;
-			slot->attached_next = 0;
+			slot->unverified = false;
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -150,7 +164,7 @@ find_slot(Oid dboid, int64 id, IdallocSlot **free_slot)
 {
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
+		IdallocSlot *slot = &idalloc_slots[i];
 
 		if (slot_is(slot, dboid, id))
 			return slot;
@@ -161,55 +175,159 @@ find_slot(Oid dboid, int64 id, IdallocSlot **free_slot)
 	return NULL;
 }
 
+/* Fill a free slot.  Caller holds the slot-assignment lock exclusive (or
+ * is the postmaster at start-up, alone). */
+static void
+fill_slot(IdallocSlot *slot, Oid dboid, int64 id, int64 next, int64 end,
+		  int32 cache, bool unverified)
+{
+	slot->dboid = dboid;
+	slot->id = id;
+	slot->block_advances = 0;
+	slot->unverified = unverified;
+	pg_atomic_write_u64(&slot->next, (uint64) next);
+	pg_atomic_write_u64(&slot->end, (uint64) end);
+	pg_atomic_write_u64(&slot->allocated, 0);
+	pg_atomic_write_u32(&slot->cache_epoch, 0);
+	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
+	pg_write_barrier();
+	pg_atomic_write_u64(&slot->generation,
+						pg_atomic_add_fetch_u64(&idalloc_shared->generation_counter, 1));
+}
+
 /*
- * Find or attach the slot of allocator (dboid, id).  A new attachment
- * starts with next = end = persisted_end: nothing can be handed out before
- * the first block advance, which reads the row again under the in-place
- * update lock (so a stale persisted_end here can never cause a repeat).
+ * A slot restored from the shutdown state file holds the exact next ID of a
+ * clean shutdown.  Trust it only where the row agrees: its end must not be
+ * beyond the row's persisted end (else next and end restart at the larger
+ * of the row's end and the saved next, so that nothing repeats).  Caller
+ * holds the slot-assignment lock exclusive.
+ */
+static void
+verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
+{
+	LWLock	   *lock = slot_lock(slot);
+	int64		next = (int64) pg_atomic_read_u64(&slot->next);
+	int64		end = (int64) pg_atomic_read_u64(&slot->end);
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (end > row->persisted_end)
+	{
+		int64		restart = Max(row->persisted_end, next);
+
+		elog(LOG, "idalloc: saved state of allocator " INT64_FORMAT
+			 " is ahead of its row; resuming at " INT64_FORMAT,
+			 row->id, restart);
+		pg_atomic_write_u64(&slot->next, (uint64) restart);
+		pg_atomic_write_u64(&slot->end, (uint64) restart);
+	}
+	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(row->cache, 1));
+	slot->unverified = false;
+	LWLockRelease(lock);
+}
+
+/*
+ * Find or attach the slot of allocator (dboid, id) whose row is `row`
+ * (read with a fresh snapshot).  A new attachment starts with next = end =
+ * the row's persisted end: nothing can be handed out before the first
+ * block advance, which reads the row again under the in-place update lock
+ * (so a stale persisted_end here can never cause a repeat).
  *
  * Returns false when every slot is taken (idalloc.max_allocators).
  */
 bool
-idalloc_attach(Oid dboid, int64 id, int64 persisted_end, IdallocRef *ref)
+idalloc_attach(Oid dboid, int64 id, const IdallocRow *row, IdallocRef *ref)
 {
 	IdallocSlot *slot;
 	IdallocSlot *free_slot = NULL;
-	LWLock	   *lock;
 
-	/* common case: already attached by someone */
+	Assert(row->id == id);
+
+	/* common case: already attached (and verified) by someone */
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = find_slot(dboid, id, NULL);
-	if (slot != NULL)
+	if (slot != NULL && !slot->unverified)
 		fill_ref(slot, ref);
+	else
+		slot = NULL;
 	LWLockRelease(idalloc_shared->lock);
 	if (slot != NULL)
 		return true;
 
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
 	slot = find_slot(dboid, id, &free_slot);
-	if (slot != NULL || free_slot == NULL)
+	if (slot == NULL && free_slot != NULL)
 	{
-		if (slot != NULL)
-			fill_ref(slot, ref);
-		LWLockRelease(idalloc_shared->lock);
-		return slot != NULL;
+		slot = free_slot;
+		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+		fill_slot(slot, dboid, id, row->persisted_end, row->persisted_end,
+				  row->cache, false);
+		LWLockRelease(slot_lock(slot));
 	}
-
-	lock = slot_lock(free_slot);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	free_slot->dboid = dboid;
-	free_slot->id = id;
-	free_slot->block_advances = 0;
-	free_slot->attached_next = persisted_end;
-	pg_atomic_write_u64(&free_slot->next, (uint64) persisted_end);
-	pg_atomic_write_u64(&free_slot->end, (uint64) persisted_end);
-	pg_write_barrier();
-	pg_atomic_write_u64(&free_slot->generation,
-						pg_atomic_add_fetch_u64(&idalloc_shared->generation_counter, 1));
-	fill_ref(free_slot, ref);
-	LWLockRelease(lock);
+	else if (slot != NULL && slot->unverified)
+		verify_restored_slot(slot, row);
+	if (slot != NULL)
+		fill_ref(slot, ref);
 	LWLockRelease(idalloc_shared->lock);
-	return true;
+	return slot != NULL;
+}
+
+/*
+ * At start-up, in the postmaster (no backend exists yet, so no locks):
+ * attach a slot with the state saved at the last clean shutdown.  Returns
+ * NULL if no slot is free.
+ */
+IdallocSlot *
+idalloc_restore_slot(Oid dboid, int64 id, int64 next, int64 end)
+{
+	IdallocSlot *free_slot = NULL;
+
+	Assert(!IsUnderPostmaster);
+	if (find_slot(dboid, id, &free_slot) != NULL || free_slot == NULL ||
+		next > end)
+		return NULL;
+	fill_slot(free_slot, dboid, id, next, end, 1, true);
+	return free_slot;
+}
+
+/* idalloc_alter changed the cache size: later refills use it. */
+void
+idalloc_set_cache_size(Oid dboid, int64 id, int32 cache)
+{
+	IdallocSlot *slot;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(dboid, id, NULL);
+	if (slot != NULL)
+		pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
+	LWLockRelease(idalloc_shared->lock);
+}
+
+/*
+ * A backend lets go of the unused rest [from, to) of a cached range: if
+ * nobody took IDs from the global counter since the range was taken (next
+ * is still `to`) and no advance voided the range (epoch unchanged), the
+ * rest goes back to the global counter, so no gap is left.  Under the slot
+ * lock, so that an advance (which raises next and bumps the epoch under
+ * the same lock) cannot interleave.
+ */
+bool
+idalloc_give_back(const IdallocRef *ref, uint32 epoch, int64 from, int64 to)
+{
+	IdallocSlot *slot = ref->slot;
+	LWLock	   *lock = slot_lock(slot);
+	uint64		expected = (uint64) to;
+	bool		done = false;
+
+	Assert(from <= to);
+	if (from == to)
+		return true;
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == ref->generation &&
+		pg_atomic_read_u32(&slot->cache_epoch) == epoch)
+		done = pg_atomic_compare_exchange_u64(&slot->next, &expected,
+											  (uint64) from);
+	LWLockRelease(lock);
+	return done;
 }
 
 /*
@@ -255,7 +373,7 @@ idalloc_detach_database(Oid dboid)
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
-		IdallocSlot *slot = &idalloc_shared->slots[i];
+		IdallocSlot *slot = &idalloc_slots[i];
 
 		if (pg_atomic_read_u64(&slot->generation) != 0 && slot->dboid == dboid)
 			detach_slot(slot);
@@ -307,6 +425,8 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
 	else if (floor <= *cur_end)
 	{
 		raise_next(slot, floor);
+		/* cached ranges taken before may hold IDs below floor */
+		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		*first = (int64) pg_atomic_read_u64(&slot->next);
 		result = IDALLOC_TAKEN;
 	}
@@ -374,6 +494,8 @@ idalloc_take_slow(IdallocRef *ref, int64 count, int64 floor, int64 *first)
 		raise_next(slot, next_floor);
 		pg_memory_barrier();
 		pg_atomic_write_u64(&slot->end, (uint64) new_end);
+		if (count == 0)
+			pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		slot->block_advances++;
 		*first = (int64) pg_atomic_read_u64(&slot->next);
 		result = count == 0 ? IDALLOC_TAKEN : IDALLOC_RETRY;

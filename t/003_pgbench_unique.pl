@@ -11,7 +11,8 @@
 #   - every batch has exactly 3 IDs (G3), batches do not overlap each other
 #     nor any single ID;
 #   - within each session, IDs of an allocator are strictly increasing, in
-#     statement order, singles and batches together (G2);
+#     statement order, singles and batches together (G2; for the cached
+#     allocator singles only: see below);
 #   - the allocators' next_id is above everything handed out.
 # Run once in simple and once in prepared protocol (prepared statements keep
 # their per-call-site state across executions, including when one call
@@ -126,12 +127,17 @@ is( q1(q{SELECT count(*) FROM ids i JOIN ranges r
 	        ON r.alloc = i.alloc AND i.id >= r.s AND i.id < r.e}),
 	'0', 'no single ID falls inside a batch');
 
-# G2: within a session, strictly increasing in statement order
+# G2: within a session, strictly increasing in statement order.  For the
+# cached allocator only single IDs are ordered: a batch larger than the rest
+# of the session's cached range comes from the global counter and leaves
+# the cache alone, so later single IDs can be below it (README, "What is
+# ordered").
 my $violations = q1(
 	q{WITH items AS (
 	     SELECT run, pid, alloc, seq, id AS lo, id AS hi FROM ids
 	     UNION ALL
-	     SELECT run, pid, alloc, seq, s, e - 1 FROM ranges),
+	     SELECT run, pid, alloc, seq, s, e - 1 FROM ranges
+	      WHERE alloc <> 'cached'),
 	   ordered AS (
 	     SELECT *, lag(hi) OVER (PARTITION BY run, pid, alloc ORDER BY seq) AS prev_hi
 	       FROM items)

@@ -1,0 +1,315 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *		Per-backend caches of allocators with cache > 1.
+ *
+ * Each backend owns IDALLOC_CACHES_PER_BACKEND cache entries in shared
+ * memory (indexed by its BackendId), each holding one allocator's cached
+ * range [next, end), taken from the global counter `cache` IDs at a time.
+ * They live in shared memory so that every backend's cached ranges can be
+ * seen (idalloc_caches) and counted, and so that they can be voided:
+ *
+ *	- idalloc_advance bumps the allocator slot's cache_epoch (after raising
+ *	  the global next); an entry taken under an older epoch is never served
+ *	  again;
+ *	- idalloc_drop detaches the slot (new generation); an entry of an older
+ *	  generation is never served again.
+ * The owner compares both on every take, so a call that starts after the
+ * advance or the drop's commit never hands out a voided ID.
+ *
+ * Locking: only the owner writes its entries.  `next` and `end` are
+ * atomics, written by the owner without a lock on the hot path (a plain
+ * store: there is no other writer) and read by anyone.  The identity fields
+ * (dboid, id, generation, epoch, start) change only under the backend's
+ * LWLock (tranche "idalloc_caches") held exclusive by the owner; readers of
+ * the view hold it shared.  The owner reads its own entries without it.
+ *
+ * A backend holds at most IDALLOC_CACHES_PER_BACKEND cached allocators; a
+ * further one takes the least recently used entry (whose rest is given
+ * back to the global counter if nobody took IDs since, else lost: a gap).
+ * At exit (normal, FATAL, pg_terminate_backend) every entry is released
+ * the same way; a crash-restart starts from fresh shared memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/backendid.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "idalloc.h"
+
+typedef struct IdallocCacheEntry
+{
+	pg_atomic_uint64 next;		/* owner writes, anyone reads */
+	pg_atomic_uint64 end;
+	/* changed by the owner under its LWLock */
+	IdallocRef	ref;			/* allocator slot; ref.slot NULL: unused */
+	Oid			dboid;
+	uint32		epoch;			/* slot's cache_epoch when the range was taken */
+	int64		start;			/* first ID of the range */
+	/* owner only */
+	uint64		last_use;
+} IdallocCacheEntry;
+
+typedef struct IdallocBackendCaches
+{
+	int			pid;			/* owner, 0 if none */
+	IdallocCacheEntry entries[IDALLOC_CACHES_PER_BACKEND];
+} IdallocBackendCaches;
+
+static IdallocBackendCaches *all_caches = NULL;
+static LWLockPadded *cache_locks = NULL;
+static int	n_backend_caches = 0;
+
+/* this backend's */
+static IdallocBackendCaches *my_caches = NULL;
+static LWLock *my_lock = NULL;
+static uint64 use_clock = 0;
+
+Size
+idalloc_cache_shmem_size(void)
+{
+	return mul_size(MaxBackends, sizeof(IdallocBackendCaches));
+}
+
+void
+idalloc_cache_shmem_request(void)
+{
+	RequestAddinShmemSpace(idalloc_cache_shmem_size());
+	RequestNamedLWLockTranche("idalloc_caches", MaxBackends);
+}
+
+/* Called from shmem_startup_hook (caller holds AddinShmemInitLock). */
+void
+idalloc_cache_shmem_init(void)
+{
+	bool		found;
+
+	my_caches = NULL;
+	my_lock = NULL;
+	all_caches = ShmemInitStruct("idalloc caches", idalloc_cache_shmem_size(),
+								 &found);
+	cache_locks = GetNamedLWLockTranche("idalloc_caches");
+	n_backend_caches = MaxBackends;
+	if (!found)
+	{
+		for (int b = 0; b < MaxBackends; b++)
+		{
+			all_caches[b].pid = 0;
+			for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+			{
+				IdallocCacheEntry *e = &all_caches[b].entries[i];
+
+				pg_atomic_init_u64(&e->next, 0);
+				pg_atomic_init_u64(&e->end, 0);
+				e->ref.slot = NULL;
+			}
+		}
+	}
+}
+
+static inline bool
+entry_is_current(const IdallocCacheEntry *e)
+{
+	IdallocSlot *slot = e->ref.slot;
+
+	return slot != NULL &&
+		pg_atomic_read_u64(&slot->generation) == e->ref.generation &&
+		pg_atomic_read_u32(&slot->cache_epoch) == e->epoch;
+}
+
+/*
+ * Let go of an entry's range: IDs handed out from it are added to the
+ * allocator's count, the rest goes back to the global counter if it can.
+ * Caller is the owner and holds its LWLock exclusive.
+ */
+static void
+release_entry(IdallocCacheEntry *e)
+{
+	IdallocSlot *slot = e->ref.slot;
+	int64		next = (int64) pg_atomic_read_u64(&e->next);
+	int64		end = (int64) pg_atomic_read_u64(&e->end);
+
+	Assert(LWLockHeldByMeInMode(my_lock, LW_EXCLUSIVE));
+	if (slot == NULL)
+		return;
+	if (pg_atomic_read_u64(&slot->generation) == e->ref.generation)
+	{
+		pg_atomic_fetch_add_u64(&slot->allocated, (uint64) (next - e->start));
+		(void) idalloc_give_back(&e->ref, e->epoch, next, end);
+	}
+	e->ref.slot = NULL;
+	e->dboid = InvalidOid;
+	pg_atomic_write_u64(&e->next, 0);
+	pg_atomic_write_u64(&e->end, 0);
+}
+
+static void
+release_all(int code, Datum arg)
+{
+	if (my_caches == NULL)
+		return;
+	LWLockAcquire(my_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+		release_entry(&my_caches->entries[i]);
+	my_caches->pid = 0;
+	LWLockRelease(my_lock);
+	my_caches = NULL;
+}
+
+/* Claim this backend's entries (first use of a cache). */
+static void
+claim_my_caches(void)
+{
+	if (my_caches != NULL)
+		return;
+	if (MyBackendId == InvalidBackendId || MyBackendId > n_backend_caches)
+		elog(ERROR, "idalloc: this process has no backend id for a cache");
+	my_caches = &all_caches[MyBackendId - 1];
+	my_lock = &cache_locks[MyBackendId - 1].lock;
+
+	/* a previous owner of this BackendId released everything at exit */
+	LWLockAcquire(my_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+		Assert(my_caches->entries[i].ref.slot == NULL);
+	my_caches->pid = MyProcPid;
+	LWLockRelease(my_lock);
+	/* on_shmem_exit: runs after transaction abort released our LWLocks */
+	on_shmem_exit(release_all, (Datum) 0);
+}
+
+static inline IdallocCacheEntry *
+my_entry(const IdallocRef *ref, int hint)
+{
+	IdallocCacheEntry *e;
+
+	if (my_caches == NULL || hint < 0)
+		return NULL;
+	e = &my_caches->entries[hint];
+	if (e->ref.slot != ref->slot || e->ref.generation != ref->generation)
+		return NULL;
+	return e;
+}
+
+/*
+ * Take `count` IDs from this backend's cached range of the allocator.
+ * *hint is the entry index remembered by the caller.
+ */
+IdallocCacheTake
+idalloc_cache_take(const IdallocRef *ref, int hint, int64 count, int64 *first)
+{
+	IdallocCacheEntry *e = my_entry(ref, hint);
+	int64		next;
+	int64		end;
+
+	if (e == NULL || !entry_is_current(e))
+		return IDALLOC_CACHE_EMPTY;
+	next = (int64) pg_atomic_read_u64(&e->next);
+	end = (int64) pg_atomic_read_u64(&e->end);
+	if (next == end)
+		return IDALLOC_CACHE_EMPTY;
+	if (end - next < count)
+		return IDALLOC_CACHE_TOO_SMALL;
+	pg_atomic_write_u64(&e->next, (uint64) (next + count));
+	e->last_use = ++use_clock;
+	*first = next;
+	return IDALLOC_CACHE_TAKEN;
+}
+
+/*
+ * Install the range [start, end), taken from the global counter under
+ * cache epoch `epoch`, as this backend's cache of the allocator; returns the
+ * entry index to remember.  The previous range of the allocator (empty or
+ * void), or the least recently used entry, makes room.
+ */
+int
+idalloc_cache_install(const IdallocRef *ref, int hint, uint32 epoch,
+					  int64 start, int64 end)
+{
+	IdallocCacheEntry *e;
+	int			victim = -1;
+
+	claim_my_caches();
+	if (my_entry(ref, hint) != NULL)
+		victim = hint;
+	else
+	{
+		for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+		{
+			IdallocCacheEntry *c = &my_caches->entries[i];
+
+			if (c->ref.slot == NULL || !entry_is_current(c))
+			{
+				victim = i;
+				break;
+			}
+			if (victim < 0 || c->last_use < my_caches->entries[victim].last_use)
+				victim = i;
+		}
+	}
+	e = &my_caches->entries[victim];
+
+	LWLockAcquire(my_lock, LW_EXCLUSIVE);
+	release_entry(e);
+	e->ref = *ref;
+	e->dboid = MyDatabaseId;
+	e->epoch = epoch;
+	e->start = start;
+	pg_atomic_write_u64(&e->end, (uint64) end);
+	pg_atomic_write_u64(&e->next, (uint64) start);
+	e->last_use = ++use_clock;
+	LWLockRelease(my_lock);
+	return victim;
+}
+
+/* idalloc_sync: drop this backend's cached range of the allocator. */
+void
+idalloc_cache_release(const IdallocRef *ref)
+{
+	if (my_caches == NULL)
+		return;
+	LWLockAcquire(my_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+	{
+		IdallocCacheEntry *e = &my_caches->entries[i];
+
+		if (e->ref.slot == ref->slot && e->ref.generation == ref->generation)
+			release_entry(e);
+	}
+	LWLockRelease(my_lock);
+}
+
+/*
+ * Visit every cache entry of database dboid whose allocator slot is still
+ * the one it was taken from: fn(pid, id, slot, next, end, start, live),
+ * where live means the range can still be served (not voided, not empty).
+ * Takes each backend's LWLock shared in turn.
+ */
+void
+idalloc_cache_foreach(Oid dboid, IdallocCacheVisitor fn, void *arg)
+{
+	for (int b = 0; b < n_backend_caches; b++)
+	{
+		IdallocBackendCaches *bc = &all_caches[b];
+		LWLock	   *lock = &cache_locks[b].lock;
+
+		LWLockAcquire(lock, LW_SHARED);
+		for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND && bc->pid != 0; i++)
+		{
+			IdallocCacheEntry *e = &bc->entries[i];
+			int64		next = (int64) pg_atomic_read_u64(&e->next);
+			int64		end = (int64) pg_atomic_read_u64(&e->end);
+
+			if (e->ref.slot == NULL || e->dboid != dboid ||
+				pg_atomic_read_u64(&e->ref.slot->generation) != e->ref.generation)
+				continue;
+			fn(arg, bc->pid, e->ref.id, e->ref.slot, next, end, e->start,
+			   next < end && entry_is_current(e));
+		}
+		LWLockRelease(lock);
+	}
+}
