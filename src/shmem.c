@@ -33,7 +33,9 @@
  *		tag (database, id, IDALLOC_LOCKTAG_FIELD4)): held by the one backend
  *		that persists the allocator's next block, from its re-check of the
  *		slot to the publication of the new end; the others wait on it.
- * Nesting: advance lock, then the slot-assignment lock, then a slot lock.
+ * backend cache lock (cache.c, one per backend): see there.
+ * Nesting: advance lock, then the slot-assignment lock, then a backend
+ * cache lock, then a slot lock.
  * No LWLock is held across I/O: the advancer reads the slot under its
  * LWLock, releases it, writes and flushes the row holding only the advance
  * lock, then takes the slot's LWLock again to publish.
