@@ -103,6 +103,8 @@ my @calls = (
 	"SELECT idalloc_alter('x', block => 9)",
 	"SELECT idalloc_advance('x', 1000)",
 	'SELECT * FROM idalloc_allocators',
+	"SELECT idalloc_sync('x')",
+	'SELECT * FROM idalloc_caches',
 	q{INSERT INTO idalloc_registry (name, start, block, persisted_end, cache, kind)
 	  VALUES ('sneaky', 1, 1, 1, 1, 'counter')},
 	# as a column default
