@@ -9,8 +9,11 @@
 #   make stop                stop the demo cluster
 #   make test                set up, build, install and run every suite
 #                            (pg_regress, isolation, TAP); see scripts/test.sh
+#   make bench               set up, build, install, run the benchmark on a
+#                            throwaway cluster (port 55435, .run/bench) and
+#                            print one markdown table; see bench/README.md
 #
-# demo/test/stop do not need PGXS: they work on a machine where nothing is
+# demo/test/stop/bench do not need PGXS: they work on a machine where nothing is
 # installed yet (scripts/setup.sh installs what is missing, as root).
 
 EXTENSION = idalloc
@@ -58,13 +61,13 @@ endif
 
 $(OBJS): src/idalloc.h
 
-.PHONY: demo stop test
+.PHONY: demo stop test bench
 
 # The scripts run scripts/setup.sh and then "$$MAKE" / "$$MAKE install"
 # themselves (a fresh make process, which can include PGXS once installed).
 # MAKE is exported rather than written into the recipes so that "make -n demo"
 # only prints the command instead of running the script.
-demo test: export MAKE := $(MAKE)
+demo test bench: export MAKE := $(MAKE)
 
 demo:
 	@bash scripts/demo.sh
@@ -74,3 +77,6 @@ stop:
 
 test:
 	@bash scripts/test.sh
+
+bench:
+	@bash bench/run.sh

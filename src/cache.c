@@ -187,12 +187,22 @@ my_entry(const IdallocRef *ref, int hint)
 {
 	IdallocCacheEntry *e;
 
-	if (my_caches == NULL || hint < 0)
+	if (my_caches == NULL)
 		return NULL;
-	e = &my_caches->entries[hint];
-	if (e->ref.slot != ref->slot || e->ref.generation != ref->generation)
-		return NULL;
-	return e;
+	if (hint >= 0)
+	{
+		e = &my_caches->entries[hint];
+		if (e->ref.slot == ref->slot && e->ref.generation == ref->generation)
+			return e;
+	}
+	/* the hint may be stale (e.g. after a rolled-back drop + create): search */
+	for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)
+	{
+		e = &my_caches->entries[i];
+		if (e->ref.slot == ref->slot && e->ref.generation == ref->generation)
+			return e;
+	}
+	return NULL;
 }
 
 /*
@@ -234,8 +244,8 @@ idalloc_cache_install(const IdallocRef *ref, int hint, uint32 epoch,
 	int			victim = -1;
 
 	claim_my_caches();
-	if (my_entry(ref, hint) != NULL)
-		victim = hint;
+	if ((e = my_entry(ref, hint)) != NULL)
+		victim = e - my_caches->entries;
 	else
 	{
 		for (int i = 0; i < IDALLOC_CACHES_PER_BACKEND; i++)

@@ -132,7 +132,7 @@ read_state(FILE *file, SavedSlot **slots)
 
 	if (fread(&header, sizeof(header), 1, file) != 1 ||
 		header.magic != STATE_MAGIC || header.version != STATE_VERSION ||
-		header.count < 0 || header.count > idalloc_shared->nslots)
+		header.count < 0 || header.count > PG_INT32_MAX / (int) sizeof(SavedSlot))
 		return -1;
 	*slots = palloc(sizeof(SavedSlot) * Max(header.count, 1));
 	if ((header.count > 0 &&
@@ -164,8 +164,8 @@ idalloc_restart_load(void)
 	}
 	count = read_state(file, &slots);
 	FreeFile(file);
-	/* used once, whatever happens */
-	unlink(STATE_FILE);
+	/* used once, whatever happens (durably: it must not come back) */
+	(void) durable_unlink(STATE_FILE, LOG);
 
 	if (count < 0)
 	{
@@ -181,6 +181,8 @@ idalloc_restart_load(void)
 				(errmsg("ignoring idalloc state file: the server was not shut down cleanly or starts in recovery")));
 		return;
 	}
+	/* with a lowered idalloc.max_allocators, the rest resume at their
+	 * persisted end */
 	for (int i = 0; i < count; i++)
 		if (idalloc_restore_slot(slots[i].dboid, slots[i].id,
 								 slots[i].next, slots[i].end) != NULL)

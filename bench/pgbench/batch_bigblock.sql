@@ -1,0 +1,1 @@
+SELECT * FROM idalloc_batch('bigblock', 1000000);

@@ -1,0 +1,1 @@
+SELECT count(idalloc_one()) FROM generate_series(1, 10000);
