@@ -19,16 +19,14 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'idalloc'\nrestart_after_crash = on\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('crash', conf => "restart_after_crash = on\n");
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_alter('default', block => 7);
@@ -40,58 +38,8 @@ $node->safe_psql(
 
 my @allocators = qw(default a b big);
 
-# Every ID ever handed out, per allocator: $seen{$alloc}{$id} = where.
-my %seen;
-# IDs handed out again (should stay empty).
-my @repeats;
-
-sub record_ids
-{
-	my ($alloc, $where, @ids) = @_;
-	for my $id (@ids)
-	{
-		die "not an ID: '$id' ($where)" unless $id =~ /^-?\d+$/;
-		if (exists $seen{$alloc}{$id})
-		{
-			push @repeats, "$alloc:$id ($seen{$alloc}{$id} / $where)";
-		}
-		else
-		{
-			$seen{$alloc}{$id} = $where;
-		}
-	}
-	return;
-}
-
-# Record the output of "SELECT start_id, end_id FROM idalloc_batch(...)"
-# ("s|e" lines) as every ID of each half-open range.
-sub record_ranges
-{
-	my ($alloc, $where, $out, $count) = @_;
-	my $n = 0;
-	for my $line (split /\n/, $out)
-	{
-		my ($s, $e) = split /\|/, $line;
-		is($e - $s, $count, "$where: batch of $alloc has $count IDs");
-		record_ids($alloc, $where, $s .. $e - 1);
-		$n++;
-	}
-	ok($n > 0, "$where: batch of $alloc returned a row");
-	return;
-}
-
-sub lines { my ($out) = @_; return grep { $_ ne '' } split /\n/, $out; }
-
-sub max_seen
-{
-	my ($alloc) = @_;
-	my $max;
-	for my $id (keys %{ $seen{$alloc} })
-	{
-		$max = $id if !defined $max || $id > $max;
-	}
-	return $max;
-}
+# Every ID ever handed out, per allocator.
+my $ids = IdallocTest::IdSet->new;
 
 # A mixed workload; $tag names where the IDs came from.
 sub workload
@@ -99,22 +47,14 @@ sub workload
 	my ($tag) = @_;
 
 	# plain autocommit calls
-	record_ids('default', "$tag/one",
-		lines($node->safe_psql('postgres',
-			'SELECT idalloc_one() FROM generate_series(1, 13)')));
-	record_ids('a', "$tag/one(a)",
-		lines($node->safe_psql('postgres',
-			"SELECT idalloc_one('a') FROM generate_series(1, 23)")));
-	record_ids('b', "$tag/one(b)",
-		lines($node->safe_psql('postgres',
-			"SELECT idalloc_one('b') FROM generate_series(1, 17)")));
-	record_ids('big', "$tag/one(big)",
-		lines($node->safe_psql('postgres',
-			"SELECT idalloc_one('big') FROM generate_series(1, 5)")));
-	record_ranges('default', "$tag/batch",
+	take_ids($ids, $node, 'default', 13, "$tag/one");
+	take_ids($ids, $node, 'a',       23, "$tag/one(a)");
+	take_ids($ids, $node, 'b',       17, "$tag/one(b)");
+	take_ids($ids, $node, 'big',     5,  "$tag/one(big)");
+	record_batches($ids, 'default', "$tag/batch",
 		$node->safe_psql('postgres', 'SELECT * FROM idalloc_batch(4)'), 4);
 	# larger than the block: advances by the batch plus a block
-	record_ranges('b', "$tag/batch(b)",
+	record_batches($ids, 'b', "$tag/batch(b)",
 		$node->safe_psql('postgres', "SELECT * FROM idalloc_batch('b', 12)"),
 		12);
 
@@ -126,14 +66,14 @@ sub workload
 			RETURNING id;
 		ROLLBACK;
 	});
-	record_ids('a', "$tag/rollback(a)", lines($out));
+	$ids->add_ids('a', "$tag/rollback(a)", lines($out));
 	$out = $node->safe_psql(
 		'postgres', q{
 		BEGIN;
 		SELECT start_id || '|' || end_id FROM idalloc_batch('b', 8);
 		ROLLBACK;
 	});
-	record_ranges('b', "$tag/rollback-batch(b)", $out, 8);
+	record_batches($ids, 'b', "$tag/rollback-batch(b)", $out, 8);
 	$out = $node->safe_psql(
 		'postgres', q{
 		BEGIN;
@@ -143,7 +83,7 @@ sub workload
 		ROLLBACK TO SAVEPOINT s;
 		ROLLBACK;
 	});
-	record_ids('default', "$tag/rollback-savepoint", lines($out));
+	$ids->add_ids('default', "$tag/rollback-savepoint", lines($out));
 
 	# synchronous_commit = off: a committed transaction whose commit record
 	# may not be flushed, and a rolled back one
@@ -153,7 +93,7 @@ sub workload
 		INSERT INTO sink SELECT 'a', idalloc_one('a') FROM generate_series(1, 11)
 			RETURNING id;
 	});
-	record_ids('a', "$tag/async-commit(a)", lines($out));
+	$ids->add_ids('a', "$tag/async-commit(a)", lines($out));
 	$out = $node->safe_psql(
 		'postgres', q{
 		SET synchronous_commit = off;
@@ -162,7 +102,7 @@ sub workload
 			RETURNING id;
 		ROLLBACK;
 	});
-	record_ids('default', "$tag/async-rollback", lines($out));
+	$ids->add_ids('default', "$tag/async-rollback", lines($out));
 	return;
 }
 
@@ -176,53 +116,16 @@ sub open_uncommitted_session
 	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
 	$bg->query_safe('SET synchronous_commit = off');
 	$bg->query_safe('BEGIN');
-	record_ids('a', "$tag/open-xact(a)",
+	$ids->add_ids('a', "$tag/open-xact(a)",
 		lines($bg->query_safe(
 			"INSERT INTO sink SELECT 'a', idalloc_one('a') FROM generate_series(1, 14) RETURNING id"
 		)));
-	record_ids('b', "$tag/open-xact(b)",
-		lines($bg->query_safe(
-			"SELECT idalloc_one('b') FROM generate_series(1, 6)")));
-	record_ids('default', "$tag/open-xact",
-		lines($bg->query_safe('SELECT idalloc_one() FROM generate_series(1, 5)')));
-	record_ranges('b', "$tag/open-xact-batch(b)",
+	take_ids($ids, $bg, 'b',       6, "$tag/open-xact(b)");
+	take_ids($ids, $bg, 'default', 5, "$tag/open-xact");
+	record_batches($ids, 'b', "$tag/open-xact-batch(b)",
 		$bg->query_safe("SELECT start_id || '|' || end_id FROM idalloc_batch('b', 3)"),
 		3);
 	return ($bg, $pid);
-}
-
-# name => persisted_until, as the view shows it now
-sub persisted_until
-{
-	my %p;
-	for my $line (lines($node->safe_psql('postgres',
-		'SELECT name, persisted_until FROM idalloc_allocators')))
-	{
-		my ($name, $until) = split /\|/, $line;
-		$p{$name} = $until;
-	}
-	return %p;
-}
-
-# After a restart: the first new ID of every allocator is above everything
-# handed out before; after a crash it is also within the persisted block.
-sub check_first_after
-{
-	my ($tag, $persisted) = @_;
-	for my $alloc (@allocators)
-	{
-		my $max = max_seen($alloc);
-		my $first = $node->safe_psql('postgres',
-			$alloc eq 'default' ? 'SELECT idalloc_one()'
-			: "SELECT idalloc_one('$alloc')");
-		cmp_ok($first, '>', $max,
-			"$tag: first ID of $alloc after restart is above the max handed out before ($max)");
-		cmp_ok($first, '<=', $persisted->{$alloc},
-			"$tag: first ID of $alloc after restart is within the persisted block (gap bounded by persisted_until $persisted->{$alloc})"
-		);
-		record_ids($alloc, "$tag/first-after", $first);
-	}
-	return;
 }
 
 sub session_gone
@@ -238,8 +141,8 @@ sub session_gone
 workload('a1');
 my ($bg, $pid) = open_uncommitted_session('a1');
 workload('a2');
-my %persisted = persisted_until();
-cmp_ok($persisted{$_}, '>', max_seen($_),
+my %persisted = persisted_until($node);
+cmp_ok($persisted{$_}, '>', $ids->max($_),
 	"(a) persisted_until of $_ is above every ID handed out")
   for @allocators;
 
@@ -247,36 +150,23 @@ $node->stop('immediate');
 session_gone($bg);
 $node->start;
 
-check_first_after('(a) immediate', \%persisted);
+check_first_after($node, $ids, '(a) immediate', \%persisted, @allocators);
 workload('a3');
-is(scalar(@repeats), 0, '(a) no ID handed out twice across an immediate stop')
-  or diag join("\n", @repeats);
-@repeats = ();
+no_repeats($ids, '(a) no ID handed out twice across an immediate stop');
 
 ############################################################################
 # (b) kill -9 of a backend that holds an uncommitted transaction with IDs
 workload('b1');
 ($bg, $pid) = open_uncommitted_session('b1');
 workload('b2');
-%persisted = persisted_until();
+%persisted = persisted_until($node);
 
-my $log_offset = -s $node->logfile;
-ok(kill('KILL', $pid), "(b) sent SIGKILL to backend $pid");
-$node->wait_for_log(qr/all server processes terminated; reinitializing/,
-	$log_offset);
-ok($node->poll_query_until('postgres', 'SELECT true'),
-	'(b) server accepts connections after the crash-restart');
+crash_backend($node, $pid, '(b)');
 session_gone($bg);
-like(
-	PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset),
-	qr/server process \(PID $pid\) was terminated by signal 9/,
-	'(b) the postmaster saw the backend die by SIGKILL');
 
-check_first_after('(b) kill -9', \%persisted);
+check_first_after($node, $ids, '(b) kill -9', \%persisted, @allocators);
 workload('b3');
-is(scalar(@repeats), 0, '(b) no ID handed out twice across a backend kill -9')
-  or diag join("\n", @repeats);
-@repeats = ();
+no_repeats($ids, '(b) no ID handed out twice across a backend kill -9');
 
 ############################################################################
 # (c) clean restart (a gap is allowed here for now; no repeat ever)
@@ -285,36 +175,32 @@ workload('c1');
 $bg->query_safe('ROLLBACK');
 $bg->quit;
 workload('c2');
-%persisted = persisted_until();
+%persisted = persisted_until($node);
 
 $node->restart;
 
-check_first_after('(c) clean restart', \%persisted);
+check_first_after($node, $ids, '(c) clean restart', \%persisted, @allocators);
 workload('c3');
-is(scalar(@repeats), 0, '(c) no ID handed out twice across a clean restart')
-  or diag join("\n", @repeats);
-@repeats = ();
+no_repeats($ids, '(c) no ID handed out twice across a clean restart');
 
 ############################################################################
 # (d) two crashes in a row with nothing allocated in between: the second
 # restart must not fall back below IDs handed out before the first.
 workload('d1');
-%persisted = persisted_until();
+%persisted = persisted_until($node);
 $node->stop('immediate');
 $node->start;
 $node->stop('immediate');
 $node->start;
-check_first_after('(d) double crash', \%persisted);
+check_first_after($node, $ids, '(d) double crash', \%persisted, @allocators);
 workload('d2');
-is(scalar(@repeats), 0, '(d) no ID handed out twice across two crashes')
-  or diag join("\n", @repeats);
-@repeats = ();
+no_repeats($ids, '(d) no ID handed out twice across two crashes');
 
 # sanity: the workload really crossed many blocks
 for my $alloc (qw(a b default))
 {
-	my $n = scalar keys %{ $seen{$alloc} };
-	cmp_ok($n, '>', 100, "collected more than 100 distinct IDs of $alloc");
+	cmp_ok($ids->distinct($alloc), '>', 100,
+		"collected more than 100 distinct IDs of $alloc");
 }
 
 $node->stop;

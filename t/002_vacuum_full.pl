@@ -13,15 +13,14 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('vacfull');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'idalloc'\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('vacfull');
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_alter('default', block => 7);
@@ -35,70 +34,17 @@ $node->safe_psql(
 });
 
 my @allocators = qw(default v w);
-my %seen;
-my @repeats;
-
-sub lines { my ($out) = @_; return grep { $_ ne '' } split /\n/, $out; }
-
-sub record_ids
-{
-	my ($alloc, $where, @ids) = @_;
-	for my $id (@ids)
-	{
-		die "not an ID: '$id' ($where)" unless $id =~ /^\d+$/;
-		if (exists $seen{$alloc}{$id})
-		{
-			push @repeats, "$alloc:$id ($seen{$alloc}{$id} / $where)";
-		}
-		else
-		{
-			$seen{$alloc}{$id} = $where;
-		}
-	}
-	return;
-}
-
-sub max_seen
-{
-	my ($alloc) = @_;
-	my $max = 0;
-	for (keys %{ $seen{$alloc} }) { $max = $_ if $_ > $max; }
-	return $max;
-}
-
-sub call_for
-{
-	my ($alloc) = @_;
-	return $alloc eq 'default' ? 'idalloc_one()' : "idalloc_one('$alloc')";
-}
+my $ids = IdallocTest::IdSet->new;
 
 sub allocate
 {
 	my ($tag, $n) = @_;
-	for my $alloc (@allocators)
-	{
-		my $call = call_for($alloc);
-		record_ids($alloc, $tag,
-			lines($node->safe_psql('postgres',
-				"SELECT $call FROM generate_series(1, $n)")));
-	}
+	take_ids($ids, $node, $_, $n, $tag) for @allocators;
 	# a rolled back one too (IDs are still handed out)
-	record_ids('v', "$tag/rollback",
+	$ids->add_ids('v', "$tag/rollback",
 		lines($node->safe_psql('postgres',
 			"BEGIN; SELECT idalloc_one('v') FROM generate_series(1, 4); ROLLBACK;")));
 	return;
-}
-
-sub persisted_until
-{
-	my %p;
-	for (lines($node->safe_psql('postgres',
-		'SELECT name, persisted_until FROM idalloc_allocators')))
-	{
-		my ($name, $until) = split /\|/;
-		$p{$name} = $until;
-	}
-	return %p;
 }
 
 # The table rows must carry what the live state says is persisted.
@@ -114,24 +60,6 @@ sub check_table_matches_view
 	is($mismatch, '',
 		"$tag: persisted_end in idalloc_registry equals persisted_until of the live allocator"
 	);
-	return;
-}
-
-sub check_first_after
-{
-	my ($tag, $persisted) = @_;
-	for my $alloc (@allocators)
-	{
-		my $max = max_seen($alloc);
-		my $call = call_for($alloc);
-		my $first = $node->safe_psql('postgres', "SELECT $call");
-		cmp_ok($first, '>', $max,
-			"$tag: first ID of $alloc after the crash is above every ID handed out before ($max)");
-		cmp_ok($first, '<=', $persisted->{$alloc},
-			"$tag: first ID of $alloc after the crash is within the block persisted before it ($persisted->{$alloc})"
-		);
-		record_ids($alloc, "$tag/first-after", $first);
-	}
 	return;
 }
 
@@ -152,14 +80,12 @@ is( $node->safe_psql('postgres',
 	'0', '1: dropped allocators stay dropped after VACUUM FULL');
 allocate('1/after', 23);
 check_table_matches_view('1');
-my %persisted = persisted_until();
+my %persisted = persisted_until($node);
 
 $node->stop('immediate');
 $node->start;
-check_first_after('1', \%persisted);
-is(scalar(@repeats), 0, '1: no ID repeated after VACUUM FULL + crash')
-  or diag join("\n", @repeats);
-@repeats = ();
+check_first_after($node, $ids, '1', \%persisted, @allocators);
+no_repeats($ids, '1: no ID repeated after VACUUM FULL + crash');
 
 ############################################################################
 # 2. VACUUM FULL (and VACUUM FULL of the whole database) right before the
@@ -168,13 +94,11 @@ allocate('2/before', 17);
 $node->safe_psql('postgres', 'VACUUM FULL idalloc_registry');
 $node->safe_psql('postgres', 'VACUUM FULL');
 check_table_matches_view('2');
-%persisted = persisted_until();
+%persisted = persisted_until($node);
 $node->stop('immediate');
 $node->start;
-check_first_after('2', \%persisted);
-is(scalar(@repeats), 0, '2: no ID repeated when VACUUM FULL precedes the crash')
-  or diag join("\n", @repeats);
-@repeats = ();
+check_first_after($node, $ids, '2', \%persisted, @allocators);
+no_repeats($ids, '2: no ID repeated when VACUUM FULL precedes the crash');
 
 ############################################################################
 # 3. VACUUM FULL while another session allocates
@@ -220,23 +144,20 @@ is( $node->safe_psql('postgres',
 	'0', '3: no duplicate among the IDs taken during the VACUUM FULLs');
 for my $alloc (@allocators)
 {
-	record_ids($alloc, '3/loop',
+	$ids->add_ids($alloc, '3/loop',
 		lines($node->safe_psql('postgres',
 			"SELECT id FROM got WHERE alloc = '$alloc'")));
 }
-cmp_ok(scalar(keys %{ $seen{v} }), '>', 500,
+cmp_ok($ids->distinct('v'), '>', 500,
 	'3: the loop allocated many IDs of v (many block advances)');
 check_table_matches_view('3');
-%persisted = persisted_until();
+%persisted = persisted_until($node);
 
 $node->stop('immediate');
 $node->start;
-check_first_after('3', \%persisted);
+check_first_after($node, $ids, '3', \%persisted, @allocators);
 allocate('3/after', 11);
-is(scalar(@repeats), 0,
-	'3: no ID repeated after concurrent VACUUM FULL + crash')
-  or diag join("\n", @repeats);
-@repeats = ();
+no_repeats($ids, '3: no ID repeated after concurrent VACUUM FULL + crash');
 
 $node->stop;
 done_testing();

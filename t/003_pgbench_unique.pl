@@ -20,16 +20,14 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('pgbench');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'idalloc'\nmax_connections = 20\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('pgbench', conf => "max_connections = 20\n");
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_create('small', block => 7);

@@ -15,14 +15,14 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'idalloc'\n");
-$node->start;
+my $node = idalloc_node('dump', no_extension => 1);
 
 my @conn = ('-h', $node->host, '-p', $node->port);
 my $tmp = PostgreSQL::Test::Utils::tempdir;
@@ -47,17 +47,11 @@ $node->safe_psql(
 
 my @allocators = qw(default orders users late);
 
-sub call_for
-{
-	my ($alloc) = @_;
-	return $alloc eq 'default' ? 'idalloc_one()' : "idalloc_one('$alloc')";
-}
-
 # Hand out IDs in src; remember the highest of each allocator.
 my %max;
 for my $alloc (@allocators)
 {
-	my $call = call_for($alloc);
+	my $call = one_call($alloc);
 	my $out = $node->safe_psql(
 		'src', qq{
 		SELECT max(x) FROM (
@@ -160,7 +154,7 @@ sub check_continues
 	my ($db, $tag) = @_;
 	for my $alloc (@allocators)
 	{
-		my $call = call_for($alloc);
+		my $call = one_call($alloc);
 		my $first = $node->safe_psql($db, "SELECT $call");
 		cmp_ok($first, '>', $max{$alloc},
 			"$tag: first ID of $alloc is above every ID the source handed out ($max{$alloc})"
@@ -224,7 +218,7 @@ for my $alloc (@allocators)
 	is( $node->safe_psql('dst_c',
 			"SELECT count(*) FROM idalloc_registry WHERE name = '$alloc'"),
 		'1', "dst_c after a second load: $alloc still exists exactly once");
-	my $call = call_for($alloc);
+	my $call = one_call($alloc);
 	cmp_ok($node->safe_psql('dst_c', "SELECT $call"),
 		'>=', $before{$alloc},
 		"dst_c after a second load: $alloc did not move backward ($before{$alloc})");

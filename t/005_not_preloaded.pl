@@ -11,31 +11,18 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-# Run $sql with verbose errors; returns (exit code, stderr).
-sub verbose_psql
-{
-	my ($node, $sql) = @_;
-	my ($stdout, $stderr);
-	my $ret = $node->psql(
-		'postgres', $sql,
-		stdout => \$stdout,
-		stderr => \$stderr,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return ($ret, $stderr);
-}
 
 sub fails_55000
 {
 	my ($node, $sql, $name) = @_;
 	$name =~ s/\s+/ /g;
-	my ($ret, $stderr) = verbose_psql($node, $sql);
-	isnt($ret, 0, "$name: fails");
-	like($stderr, qr/ERROR:\s+55000:/, "$name: SQLSTATE 55000")
-	  or diag $stderr;
+	my $stderr = fails_with($node, $sql, '55000', $name);
 	like($stderr, qr/HINT:.*shared_preload_libraries/,
 		"$name: the hint names shared_preload_libraries");
 	unlike($stderr, qr/server closed the connection|terminated abnormally/,
@@ -74,11 +61,7 @@ $plain->stop;
 
 ############################################################################
 # 2. created with the preload, then restarted without it
-my $node = PostgreSQL::Test::Cluster->new('unload');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'idalloc'\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('unload');
 $node->safe_psql('postgres', q{SELECT idalloc_create('x', block => 5)});
 my $max_default = $node->safe_psql('postgres',
 	'SELECT max(idalloc_one()) FROM generate_series(1, 12)');

@@ -17,27 +17,12 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-sub lines { my ($out) = @_; return grep { $_ ne '' } split /\n/, $out; }
-
-# Run $sql; it must fail with $sqlstate.
-sub fails_with
-{
-	my ($node, $sql, $sqlstate, $name) = @_;
-	my ($stdout, $stderr);
-	my $ret = $node->psql(
-		'postgres', $sql,
-		stdout => \$stdout,
-		stderr => \$stderr,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	isnt($ret, 0, "$name: fails");
-	like($stderr, qr/ERROR:\s+$sqlstate:/, "$name: SQLSTATE $sqlstate")
-	  or diag $stderr;
-	return;
-}
 
 sub next_ids
 {
@@ -49,12 +34,8 @@ sub next_ids
 sub make_pair
 {
 	my ($name) = @_;
-	my $primary = PostgreSQL::Test::Cluster->new("${name}_primary");
-	$primary->init(allows_streaming => 1);
-	$primary->append_conf('postgresql.conf',
-		"shared_preload_libraries = 'idalloc'\n");
-	$primary->start;
-	$primary->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+	my $primary =
+	  idalloc_node("${name}_primary", init => { allows_streaming => 1 });
 	$primary->safe_psql(
 		'postgres', q{
 		SELECT idalloc_alter('default', block => 7);
@@ -88,9 +69,7 @@ sub failover_and_check
 	  or die 'standby was not promoted';
 	for my $alloc (sort keys %$max)
 	{
-		my $call =
-		  $alloc eq 'default' ? 'idalloc_one()' : "idalloc_one('$alloc')";
-		my $first = $standby->safe_psql('postgres', "SELECT $call");
+		my $first = $standby->safe_psql('postgres', 'SELECT ' . one_call($alloc));
 		cmp_ok($first, '>', $max->{$alloc},
 			"$tag: first ID of $alloc on the promoted standby is above every ID the primary handed out ($max->{$alloc})"
 		);
@@ -108,27 +87,23 @@ sub failover_and_check
 # 1 + 2 + 3
 my ($primary, $standby) = make_pair('a');
 
-# some IDs before anything else
-my %max;
-my %seen;
-my $dups = 0;
+# every ID the primary handed out
+my $ids = IdallocTest::IdSet->new;
 
+# Record the output of $sql: single IDs, or batches as "start|end" lines.
 sub take
 {
 	my ($node, $alloc, $sql) = @_;
-	for my $id (lines($node->safe_psql('postgres', $sql)))
+	for my $line (lines($node->safe_psql('postgres', $sql)))
 	{
-		if ($id =~ /^(\d+)\|(\d+)$/)    # a batch
+		if ($line =~ /^(\d+)\|(\d+)$/)
 		{
-			for my $i ($1 .. $2 - 1)
-			{
-				$dups++ if $seen{$alloc}{$i}++;
-				$max{$alloc} = $i if !defined $max{$alloc} || $i > $max{$alloc};
-			}
-			next;
+			$ids->add_range($alloc, $sql, $1, $2);
 		}
-		$dups++ if $seen{$alloc}{$id}++;
-		$max{$alloc} = $id if !defined $max{$alloc} || $id > $max{$alloc};
+		else
+		{
+			$ids->add_ids($alloc, $sql, $line);
+		}
 	}
 	return;
 }
@@ -180,7 +155,8 @@ fails_with(
 is(next_ids($primary), $before, 'primary: the read-only errors consumed no IDs');
 take($primary, 'default', 'SELECT idalloc_one()');
 cmp_ok($primary->safe_psql('postgres', 'SELECT idalloc_one()'),
-	'>', $max{default}, 'primary: allocation works again after the read-only errors');
+	'>', $ids->max('default'),
+	'primary: allocation works again after the read-only errors');
 
 # 3. allocate in every way on the primary, crash it, promote the standby
 take($primary, 'default', 'SELECT idalloc_one() FROM generate_series(1, 23)');
@@ -202,15 +178,10 @@ take($primary, 'q',
 	  SELECT start_id || '|' || end_id FROM idalloc_batch('q', 4)});
 take($primary, 'default',
 	q{SELECT start_id || '|' || end_id FROM idalloc_batch(9)});
-is($dups, 0, 'primary handed out no ID twice');
+no_repeats($ids, 'primary handed out no ID twice');
 
-my %persisted;
-for (lines($primary->safe_psql('postgres',
-	'SELECT name, persisted_until FROM idalloc_allocators')))
-{
-	my ($n, $p) = split /\|/;
-	$persisted{$n} = $p;
-}
+my %persisted = persisted_until($primary);
+my %max = map { ($_ => $ids->max($_)) } $ids->allocators;
 failover_and_check($primary, $standby, 'sync standby promoted', \%max,
 	\%persisted);
 $standby->stop;

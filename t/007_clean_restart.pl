@@ -25,16 +25,14 @@ use strict;
 use warnings;
 
 use File::Copy;
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('clean');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'idalloc'\nrestart_after_crash = on\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('clean', conf => "restart_after_crash = on\n");
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_create('small', start => 100, block => 5);
@@ -44,99 +42,20 @@ $node->safe_psql(
 my $state_file = $node->data_dir . '/pg_stat/idalloc.state';
 my @plain = qw(default small);    # cache = 1
 
-sub lines { my ($out) = @_; return grep { $_ ne '' } split /\n/, $out; }
-
-# every ID ever handed out: $seen{$alloc}{$id} = where
-my %seen;
-my @repeats;
-
-sub record_ids
-{
-	my ($alloc, $where, @ids) = @_;
-	for my $id (@ids)
-	{
-		die "not an ID: '$id' ($where)" unless $id =~ /^-?\d+$/;
-		if (exists $seen{$alloc}{$id})
-		{
-			push @repeats, "$alloc:$id ($seen{$alloc}{$id} / $where)";
-		}
-		else
-		{
-			$seen{$alloc}{$id} = $where;
-		}
-	}
-	return;
-}
-
-sub max_seen
-{
-	my ($alloc) = @_;
-	my $max;
-	for my $id (keys %{ $seen{$alloc} })
-	{
-		$max = $id if !defined $max || $id > $max;
-	}
-	return $max;
-}
-
-sub max_seen_except
-{
-	my ($alloc, $skip) = @_;
-	my $max;
-	for my $id (keys %{ $seen{$alloc} })
-	{
-		next if $id == $skip;
-		$max = $id if !defined $max || $id > $max;
-	}
-	return $max;
-}
-
-sub one_sql
-{
-	my ($alloc, $n) = @_;
-	return "SELECT idalloc_one('$alloc') FROM generate_series(1, $n)";
-}
-
-# $n IDs of $alloc in one new session, recorded; returns them
-sub take
-{
-	my ($alloc, $n, $where) = @_;
-	my @ids = lines($node->safe_psql('postgres', one_sql($alloc, $n)));
-	is(scalar(@ids), $n, "$where: got $n IDs of $alloc");
-	record_ids($alloc, $where, @ids);
-	return @ids;
-}
-
-# a batch of $n IDs of $alloc, recorded
-sub take_batch
-{
-	my ($alloc, $n, $where) = @_;
-	my ($s, $e) = split /\|/,
-	  $node->safe_psql('postgres',
-		"SELECT start_id, end_id FROM idalloc_batch('$alloc', $n)");
-	is($e - $s, $n, "$where: batch of $n IDs of $alloc");
-	record_ids($alloc, $where, $s .. $e - 1);
-	return;
-}
+# every ID ever handed out
+my $ids = IdallocTest::IdSet->new;
 
 # name => [next_id, persisted_until] as the view shows it now
 sub view_state
 {
-	my %v;
-	for my $line (lines($node->safe_psql('postgres',
-		'SELECT name, next_id, persisted_until FROM idalloc_allocators')))
-	{
-		my ($name, $next, $until) = split /\|/, $line;
-		$v{$name} = [ $next, $until ];
-	}
-	return %v;
+	return allocator_state($node, qw(next_id persisted_until));
 }
 
 sub first_id
 {
 	my ($alloc, $where) = @_;
 	my $id = $node->safe_psql('postgres', "SELECT idalloc_one('$alloc')");
-	record_ids($alloc, $where, $id);
+	$ids->add_ids($alloc, $where, $id);
 	return $id;
 }
 
@@ -157,7 +76,7 @@ sub check_gapless
 	my %v = view_state();
 	for my $alloc (@plain)
 	{
-		my $max = max_seen($alloc);
+		my $max = $ids->max($alloc);
 		is($v{$alloc}[0], $max + 1,
 			"$tag: next_id of $alloc in the view is max before + 1 ($max + 1)");
 		is(first_id($alloc, "$tag/first"), $max + 1,
@@ -174,7 +93,7 @@ sub check_resume_at_persisted
 	my %v = view_state();
 	for my $alloc (@allocs)
 	{
-		my $max = max_seen($alloc);
+		my $max = $ids->max($alloc);
 		my $until = $before->{$alloc}[1];
 		is($v{$alloc}[0], $until,
 			"$tag: next_id of $alloc in the view is persisted_until before ($until)");
@@ -186,21 +105,14 @@ sub check_resume_at_persisted
 	return;
 }
 
-sub no_repeats
-{
-	my ($tag) = @_;
-	is(scalar(@repeats), 0, "$tag: no ID handed out twice")
-	  or diag join("\n", @repeats);
-	@repeats = ();
-	return;
-}
-
 ############################################################################
 # (a) clean stops: gapless
-take('default', 13, 'a0');
-take('small',   13, 'a0');    # 100..112: block 5 -> persisted end 115
-take_batch('small', 3, 'a0');    # 113..115: crosses into the next block
-take('small', 2, 'a0');          # 116, 117
+take_ids($ids, $node, 'default', 13, 'a0');
+# 100..112: block 5 -> persisted end 115
+take_ids($ids, $node, 'small', 13, 'a0');
+# 113..115: crosses into the next block
+take_batch($ids, $node, 'small', 3, 'a0');
+take_ids($ids, $node, 'small', 2, 'a0');    # 116, 117
 my %v = view_state();
 cmp_ok($v{small}[0], '<', $v{small}[1],
 	'(a) precondition: small stops in the middle of a block');
@@ -219,9 +131,9 @@ my @modes = qw(smart fast smart fast);
 for my $i (0 .. $#modes)
 {
 	my $mode = $modes[$i];
-	take('default', 3 + $i, "a$i/$mode");
-	take('small',   4 + $i, "a$i/$mode");    # 4..7 IDs: crosses blocks
-	take_batch('small', 2 + $i, "a$i/$mode");
+	take_ids($ids, $node, 'default', 3 + $i, "a$i/$mode");
+	take_ids($ids, $node, 'small', 4 + $i, "a$i/$mode");    # crosses blocks
+	take_batch($ids, $node, 'small', 2 + $i, "a$i/$mode");
 	$node->stop($mode);
 	ok(-e $state_file, "(a) restart $i: $mode stop wrote the state file");
 	$log = start_node();
@@ -238,13 +150,13 @@ $node->restart;
 is_deeply({ view_state() }, \%before,
 	'(a) two restarts without allocation: the view shows the same next_id and persisted_until');
 check_gapless('(a) double restart');
-no_repeats('(a)');
+no_repeats($ids, '(a): no ID handed out twice');
 
 ############################################################################
 # (b) immediate stop: no file, resume at the persisted end
-take('default', 7, 'b0');
-take('small',   8, 'b0');
-take('cached',  4, 'b0');
+take_ids($ids, $node, 'default', 7, 'b0');
+take_ids($ids, $node, 'small',   8, 'b0');
+take_ids($ids, $node, 'cached',  4, 'b0');
 %before = view_state();
 cmp_ok($before{small}[0], '<', $before{small}[1],
 	'(b) precondition: small crashes in the middle of a block');
@@ -254,19 +166,19 @@ $log = start_node();
 unlike($log, qr/idalloc: resumed/, '(b) nothing resumed after an immediate stop');
 ok(!-e $state_file, '(b) no state file while the server is up');
 check_resume_at_persisted('(b) immediate', \%before, qw(default small cached));
-no_repeats('(b)');
+no_repeats($ids, '(b): no ID handed out twice');
 
 ############################################################################
 # (c) clean stop, then a crash after the restart
 # (c1) with allocation after the restart
-take('default', 5, 'c1');
-take('small',   6, 'c1');
+take_ids($ids, $node, 'default', 5, 'c1');
+take_ids($ids, $node, 'small',   6, 'c1');
 $node->stop('fast');
 ok(-e $state_file, '(c1) fast stop wrote the state file');
 start_node();
 ok(!-e $state_file, '(c1) the state file was consumed at start');
-take('default', 4, 'c1/after');
-take('small',   9, 'c1/after');
+take_ids($ids, $node, 'default', 4, 'c1/after');
+take_ids($ids, $node, 'small',   9, 'c1/after');
 %before = view_state();
 $node->stop('immediate');
 ok(!-e $state_file, '(c1) the crash wrote no state file');
@@ -276,7 +188,7 @@ check_resume_at_persisted('(c1) clean stop, allocation, crash',
 	\%before, @plain);
 
 # (c2) without allocation after the restart
-take('small', 3, 'c2');
+take_ids($ids, $node, 'small', 3, 'c2');
 $node->stop('fast');
 start_node();
 %before = view_state();
@@ -288,13 +200,14 @@ check_resume_at_persisted('(c2) clean stop, crash without allocation',
 
 # (c3) a state file from an earlier clean stop, planted back after a crash,
 # holds next IDs below IDs handed out since: it must be ignored
-take('small', 2, 'c3');
+take_ids($ids, $node, 'small', 2, 'c3');
 $node->stop('fast');
 my $stale = $node->basedir . '/idalloc.state.stale';
 copy($state_file, $stale) or die "copy: $!";
 start_node();
-take('default', 6, 'c3/after');
-take('small', 12, 'c3/after');    # several blocks past the stale file
+take_ids($ids, $node, 'default', 6, 'c3/after');
+# several blocks past the stale file
+take_ids($ids, $node, 'small', 12, 'c3/after');
 %before = view_state();
 $node->stop('immediate');
 copy($stale, $state_file) or die "copy: $!";
@@ -305,13 +218,13 @@ like($log,
 unlike($log, qr/idalloc: resumed/, '(c3) nothing resumed from the stale file');
 ok(!-e $state_file, '(c3) the stale file was deleted');
 check_resume_at_persisted('(c3) stale file after a crash', \%before, @plain);
-no_repeats('(c)');
+no_repeats($ids, '(c): no ID handed out twice');
 
 ############################################################################
 # (d) corrupt state file: ignored, resume at the persisted end
 # (d1) junk
-take('default', 3, 'd1');
-take('small',   3, 'd1');
+take_ids($ids, $node, 'default', 3, 'd1');
+take_ids($ids, $node, 'small',   3, 'd1');
 %before = view_state();
 $node->stop('fast');
 ok(-e $state_file, '(d1) fast stop wrote the state file');
@@ -329,8 +242,8 @@ ok(!-e $state_file, '(d1) the junk file was deleted');
 check_resume_at_persisted('(d1) junk file', \%before, @plain);
 
 # (d2) a real file cut short (no trailer)
-take('default', 3, 'd2');
-take('small',   3, 'd2');
+take_ids($ids, $node, 'default', 3, 'd2');
+take_ids($ids, $node, 'small',   3, 'd2');
 %before = view_state();
 $node->stop('fast');
 my $size = -s $state_file;
@@ -343,7 +256,7 @@ unlike($log, qr/idalloc: resumed/, '(d2) nothing resumed from a truncated file')
 check_resume_at_persisted('(d2) truncated file', \%before, @plain);
 
 # (d2b) a real file whose trailing magic is wrong
-take('small', 2, 'd2b');
+take_ids($ids, $node, 'small', 2, 'd2b');
 %before = view_state();
 $node->stop('fast');
 {
@@ -366,7 +279,7 @@ check_resume_at_persisted('(d2b) bad trailer', \%before, @plain);
 # the row's persisted end.  Layout (restart.c): header {uint32 magic,
 # uint32 version, int32 count}, count x {Oid dboid, (pad), int64 id, next,
 # end}, uint32 magic.
-take('small', 4, 'd3');
+take_ids($ids, $node, 'small', 4, 'd3');
 my $small_id = $node->safe_psql('postgres',
 	q{SELECT id FROM idalloc_registry WHERE name = 'small'});
 my $dboid = $node->safe_psql('postgres',
@@ -398,8 +311,9 @@ $node->stop('fast');
 $log = start_node();
 # 2: cached is not attached since the corrupt files of (d1), (d2)
 like($log, qr/idalloc: resumed 2 allocators/, '(d3) the forged file is read');
+my $max = $ids->max('small');
 my $f = first_id('small', 'd3/first');
-cmp_ok($f, '>', max_seen_except('small', $f),
+cmp_ok($f, '>', $max,
 	'(d3) first ID of small is above every ID before, despite the forged next');
 is($f, $before{small}[1],
 	'(d3) first ID of small is the persisted end of its row');
@@ -407,14 +321,14 @@ like(slurp_file($node->logfile),
 	qr/saved state of allocator $small_id is ahead of its row; resuming at $before{small}[1]/,
 	'(d3) the log says the saved state was ahead of the row');
 check_gapless('(d3) then');
-no_repeats('(d)');
+no_repeats($ids, '(d): no ID handed out twice');
 
 ############################################################################
 # (e) cached allocator, ranges held by open sessions at a fast stop
 my $sa = $node->background_psql('postgres');
 my $sb = $node->background_psql('postgres');
-record_ids('cached', 'e/A', lines($sa->query_safe(one_sql('cached', 3))));
-record_ids('cached', 'e/B', lines($sb->query_safe(one_sql('cached', 2))));
+$ids->add_ids('cached', 'e/A', lines($sa->query_safe(one_sql('cached', 3))));
+$ids->add_ids('cached', 'e/B', lines($sb->query_safe(one_sql('cached', 2))));
 my %ranges = map { my ($p, $n, $e) = split /\|/; ($p => [ $n, $e ]) }
   lines($node->safe_psql('postgres',
 	q{SELECT pid, next_id, end_id FROM idalloc_caches WHERE allocator = 'cached'}));
@@ -440,16 +354,17 @@ cmp_ok($v{cached}[0], '<=', $before{cached}[0],
 	'(e) and not above the global next before the stop');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM idalloc_caches'),
 	'0', '(e) no cached range survives the restart');
+my $max_cached = $ids->max('cached');
 my $first = first_id('cached', 'e/first');
-cmp_ok($first, '>', max_seen_except('cached', $first),
+cmp_ok($first, '>', $max_cached,
 	'(e) first cached ID after the restart is above every ID before');
 is($first, $b_unused, '(e) first cached ID is the resumed next_id');
 # and some more, from sessions holding ranges again
-take('cached', 25, 'e/after');
-no_repeats('(e)');
+take_ids($ids, $node, 'cached', 25, 'e/after');
+no_repeats($ids, '(e): no ID handed out twice');
 
 # sanity: the test really crossed blocks and restarts
-cmp_ok(scalar(keys %{ $seen{small} }), '>', 100,
+cmp_ok($ids->distinct('small'), '>', 100,
 	'collected more than 100 distinct IDs of small');
 
 $node->stop;

@@ -23,81 +23,35 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IdallocTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('bexit');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'idalloc'\nrestart_after_crash = on\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION idalloc');
+my $node = idalloc_node('bexit', conf => "restart_after_crash = on\n");
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_create('x', start => 1, block => 100, cache => 10);
 	SELECT idalloc_create('y', start => 1000, block => 50, cache => 7);
 });
 
-sub lines { my ($out) = @_; return grep { $_ ne '' } split /\n/, $out; }
+# every ID ever handed out
+my $ids = IdallocTest::IdSet->new;
 
-my %seen;
-my @repeats;
-
-sub record_ids
-{
-	my ($alloc, $where, @ids) = @_;
-	for my $id (@ids)
-	{
-		die "not an ID: '$id' ($where)" unless $id =~ /^-?\d+$/;
-		if (exists $seen{$alloc}{$id})
-		{
-			push @repeats, "$alloc:$id ($seen{$alloc}{$id} / $where)";
-		}
-		else
-		{
-			$seen{$alloc}{$id} = $where;
-		}
-	}
-	return;
-}
-
-sub max_seen
-{
-	my ($alloc) = @_;
-	my $max;
-	for my $id (keys %{ $seen{$alloc} })
-	{
-		$max = $id if !defined $max || $id > $max;
-	}
-	return $max;
-}
-
-sub one_sql
-{
-	my ($alloc, $n) = @_;
-	return "SELECT idalloc_one('$alloc') FROM generate_series(1, $n)";
-}
-
-# $n IDs of $alloc in session $s (background psql), recorded; returns them
-sub take_in
-{
-	my ($s, $alloc, $n, $where) = @_;
-	my @ids = lines($s->query_safe(one_sql($alloc, $n)));
-	is(scalar(@ids), $n, "$where: got $n IDs of $alloc");
-	record_ids($alloc, $where, @ids);
-	return @ids;
-}
-
-# $n IDs of $alloc in a new short session, recorded
+# $n IDs of $alloc in a new short session ...
 sub take
 {
 	my ($alloc, $n, $where) = @_;
-	my @ids = lines($node->safe_psql('postgres', one_sql($alloc, $n)));
-	is(scalar(@ids), $n, "$where: got $n IDs of $alloc");
-	record_ids($alloc, $where, @ids);
-	return @ids;
+	return take_ids($ids, $node, $alloc, $n, $where);
+}
+
+# ... or in session $s (background psql)
+sub take_in
+{
+	my ($s, $alloc, $n, $where) = @_;
+	return take_ids($ids, $s, $alloc, $n, $where);
 }
 
 sub open_session
@@ -124,27 +78,7 @@ sub caches_of
 # allocator => [next_id, persisted_until, cached_ranges]
 sub global
 {
-	my %g;
-	for my $line (lines($node->safe_psql('postgres',
-		'SELECT name, next_id, persisted_until, cached_ranges FROM idalloc_allocators')))
-	{
-		my ($a, @v) = split /\|/, $line;
-		$g{$a} = [@v];
-	}
-	return %g;
-}
-
-# wait (at most 30 s) until process $pid no longer exists: every exit
-# callback of the backend has run
-sub wait_gone
-{
-	my ($pid) = @_;
-	for (1 .. 600)
-	{
-		return 1 unless kill(0, $pid);
-		usleep(50_000);
-	}
-	return 0;
+	return allocator_state($node, qw(next_id persisted_until cached_ranges));
 }
 
 # the session's cached ranges of x and y are visible to another session,
@@ -155,7 +89,7 @@ sub check_held
 	my %c = caches_of($pid);
 	ok(exists $c{x} && exists $c{y},
 		"$tag: idalloc_caches shows pid $pid holding x and y");
-	is($c{x}[0], max_seen('x') + 1, "$tag: its x range continues right after the last x ID");
+	is($c{x}[0], $ids->max('x') + 1, "$tag: its x range continues right after the last x ID");
 	my %g = global();
 	is($g{x}[0], $c{x}[1], "$tag: global next of x is the end of its range");
 	is($g{y}[0], $c{y}[1], "$tag: global next of y is the end of its range");
@@ -179,15 +113,6 @@ sub check_released
 	my ($fy) = take('y', 1, "$tag/next");
 	is($fx, $held->{x}[0], "$tag: next x ID is the given-back one (no gap)");
 	is($fy, $held->{y}[0], "$tag: next y ID is the given-back one (no gap)");
-	return;
-}
-
-sub no_repeats
-{
-	my ($tag) = @_;
-	is(scalar(@repeats), 0, "$tag: no ID handed out twice")
-	  or diag join("\n", @repeats);
-	@repeats = ();
 	return;
 }
 
@@ -243,7 +168,7 @@ my ($after_sync) = take_in($s, 'x', 1, 'a3/after');
 is($after_sync, $c{x}[0], '(a3) the session continues at the given-back ID');
 $s->quit;
 ok(wait_gone($pid), '(a3) backend exited');
-no_repeats('(a)');
+no_repeats($ids, '(a): no ID handed out twice');
 
 ############################################################################
 # (b) pg_terminate_backend
@@ -263,7 +188,7 @@ is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'),
 unlike(slurp_file($node->logfile, $log_offset),
 	qr/terminating any other active server processes|reinitializing/,
 	'(b) no crash-restart');
-no_repeats('(b)');
+no_repeats($ids, '(b): no ID handed out twice');
 
 ############################################################################
 # (c) FATAL exit: idle_in_transaction_session_timeout
@@ -284,18 +209,18 @@ is(scalar(@open_xact), 5, '(c) 5 IDs taken in the open transaction');
 for (@open_xact)
 {
 	my ($a, $id) = split /\|/;
-	record_ids($a, 'c/open-xact', $id);
+	$ids->add_ids($a, 'c/open-xact', $id);
 }
 ok(wait_gone($pid), '(c) backend exited');
 eval { $s->quit; };
 like(slurp_file($node->logfile, $log_offset),
 	qr/FATAL:  terminating connection due to idle-in-transaction timeout/,
 	'(c) the backend exited with FATAL');
-%held = (x => [ max_seen('x') + 1 ], y => [ max_seen('y') + 1 ]);
+%held = (x => [ $ids->max('x') + 1 ], y => [ $ids->max('y') + 1 ]);
 check_released('(c) FATAL exit', $pid, \%held);
 is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'),
 	$start_time, '(c) the server kept running');
-no_repeats('(c)');
+no_repeats($ids, '(c): no ID handed out twice');
 
 ############################################################################
 # (d) kill -9 of a backend holding caches
@@ -309,17 +234,9 @@ ok(scalar(keys %{ { caches_of($pid1) } }) == 2
 	  && scalar(keys %{ { caches_of($pid2) } }) == 2,
 	'(d) both sessions hold ranges of x and y');
 my %before = global();
-$log_offset = -s $node->logfile;
-ok(kill('KILL', $pid1), "(d) sent SIGKILL to backend $pid1");
-$node->wait_for_log(qr/all server processes terminated; reinitializing/,
-	$log_offset);
-ok($node->poll_query_until('postgres', 'SELECT true'),
-	'(d) server accepts connections after the crash-restart');
+crash_backend($node, $pid1, '(d)');
 eval { $s1->quit; };
 eval { $s2->quit; };
-like(slurp_file($node->logfile, $log_offset),
-	qr/server process \(PID $pid1\) was terminated by signal 9/,
-	'(d) the postmaster saw the backend die by SIGKILL');
 ok(wait_gone($pid2), '(d) the other session holding ranges was ended by the crash-restart');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM idalloc_caches'),
 	'0', '(d) idalloc_caches is empty after the crash-restart');
@@ -328,7 +245,7 @@ for my $a (qw(x y))
 {
 	is($g{$a}[0], $before{$a}[1],
 		"(d) next_id of $a is persisted_until shown before the crash ($before{$a}[1])");
-	my $max = max_seen($a);
+	my $max = $ids->max($a);
 	my ($first) = take($a, 1, 'd/first');
 	cmp_ok($first, '>', $max, "(d) first $a ID after the crash is above every ID before ($max)");
 	is($first, $before{$a}[1], "(d) first $a ID is exactly persisted_until before");
@@ -339,7 +256,7 @@ for my $i (1 .. 5)
 	take('x', 37, "d/after$i");
 	take('y', 23, "d/after$i");
 }
-no_repeats('(d)');
+no_repeats($ids, '(d): no ID handed out twice');
 
 # the postmaster still saves the state at a clean stop after that
 # crash-restart: the next start is gapless
@@ -351,13 +268,13 @@ like(slurp_file($node->logfile, $log_offset),
 	'(d) a clean restart after the crash-restart resumes x and y');
 for my $a (qw(x y))
 {
-	my $max = max_seen($a);
+	my $max = $ids->max($a);
 	my ($first) = take($a, 1, 'd/clean');
 	is($first, $max + 1, "(d) after a clean restart, first $a ID is max + 1 (no gap)");
 }
-no_repeats('(d) clean restart');
+no_repeats($ids, '(d) clean restart: no ID handed out twice');
 
-cmp_ok(scalar(keys %{ $seen{x} }), '>', 150, 'collected many distinct IDs of x');
+cmp_ok($ids->distinct('x'), '>', 150, 'collected many distinct IDs of x');
 
 $node->stop;
 done_testing();
