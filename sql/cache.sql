@@ -14,13 +14,15 @@ SELECT next_id, persisted_until, allocated, block_advances, cached_ranges
 -- a batch that fits the rest is served from the cache
 SELECT * FROM idalloc_batch('c', 5);
 SELECT next_id, end_id FROM idalloc_caches;
--- a batch larger than the rest comes from the global counter and leaves
--- the cache alone (the rest, 8..10, is still served afterwards)
+-- a batch larger than the rest comes from the global counter: the rest
+-- (8..10) is given back first (nobody took IDs since), so the batch starts
+-- with it, and the next idalloc_one comes from a refill above the batch
+-- (G2: everything one session receives strictly increases)
 SELECT * FROM idalloc_batch('c', 4);
-SELECT idalloc_one('c') AS from_cache_again;
+SELECT idalloc_one('c') AS above_the_batch;
 SELECT next_id, end_id FROM idalloc_caches;
--- the cache is used up, then refilled from the global counter
-SELECT idalloc_one('c') AS cached, idalloc_one('c') AS last_cached;
+-- the refilled range is served
+SELECT idalloc_one('c') AS cached, idalloc_one('c') AS next_cached;
 SELECT next_id, end_id FROM idalloc_caches;
 SELECT idalloc_one('c') AS after_refill;
 SELECT next_id, end_id FROM idalloc_caches;
@@ -31,6 +33,42 @@ SELECT bool_and(id > prev) AS increasing
   FROM (SELECT id, lag(id) OVER (ORDER BY o) AS prev
           FROM (SELECT o, idalloc_one('c') AS id FROM generate_series(1, 500) o) s) t
  WHERE prev IS NOT NULL;
+
+-- G2 with a cache, idalloc_one and idalloc_batch mixed: idalloc 1.0 gave
+-- 1, then [11, 31), then 2 (backward)
+SELECT idalloc_create('g2', block => 50, cache => 10);
+SELECT idalloc_one('g2') AS first;
+SELECT * FROM idalloc_batch('g2', 20);
+SELECT idalloc_one('g2') AS after_batch;
+-- 2000 random calls of both kinds and sizes (some larger than the cache,
+-- some than the block): each ID received is above all received before
+DO $$
+DECLARE
+    last bigint := idalloc_one('g2');
+    s bigint;
+    e bigint;
+    n bigint;
+BEGIN
+    PERFORM setseed(0.7);
+    FOR i IN 1 .. 2000 LOOP
+        IF random() < 0.5 THEN
+            s := idalloc_one('g2');
+            e := s + 1;
+        ELSE
+            n := 1 + floor(random() * random() * 80)::bigint;
+            SELECT start_id, end_id INTO s, e FROM idalloc_batch('g2', n);
+            IF e - s <> n THEN
+                RAISE EXCEPTION 'batch of % returned [%, %)', n, s, e;
+            END IF;
+        END IF;
+        IF s <= last THEN
+            RAISE EXCEPTION 'call %: got % after %', i, s, last;
+        END IF;
+        last := e - 1;
+    END LOOP;
+END
+$$;
+SELECT idalloc_drop('g2');
 
 -- sync: the unused rest goes back to the global counter when nobody took
 -- IDs from it since (no gap), and the next ID comes from a new refill

@@ -38,16 +38,23 @@ typedef struct LocalEntry
 	int			cache_hint;		/* this backend's cache entry, or -1 */
 } LocalEntry;
 
-/* per-call-site memo of the last allocator name, in fn_extra */
+/*
+ * Per-call-site memo of the last allocator name, in fn_extra (and one for
+ * the allocator "default").  Valid while `version` equals local_version:
+ * removing entries from the map bumps it.
+ */
 typedef struct NameMemo
 {
+	uint64		version;
 	int			len;
 	char		name[NAMEDATALEN];
 	LocalEntry *entry;
 } NameMemo;
 
 static HTAB *local_map = NULL;
-static LocalEntry *default_entry = NULL;
+static uint64 local_version = 1;
+static long local_sweep_at = 256;
+static NameMemo default_memo;
 
 PG_FUNCTION_INFO_V1(idalloc_one_default);
 PG_FUNCTION_INFO_V1(idalloc_one);
@@ -60,8 +67,6 @@ PG_FUNCTION_INFO_V1(idalloc_advance);
 PG_FUNCTION_INFO_V1(idalloc_sync);
 PG_FUNCTION_INFO_V1(idalloc_allocator_state);
 PG_FUNCTION_INFO_V1(idalloc_cache_state);
-PG_FUNCTION_INFO_V1(idalloc_registry_insert);
-PG_FUNCTION_INFO_V1(idalloc_registry_guard);
 
 /* ---------- argument checks ---------- */
 
@@ -117,28 +122,158 @@ check_writable(const char *cmdname)
 
 /* ---------- the local name -> slot map ---------- */
 
+static void
+report_missing(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("allocator \"%s\" does not exist", name)));
+}
+
+/*
+ * Attach the slot of a row of installation extoid.  `created` says the
+ * row was inserted by this transaction: if it rolls back, the slot is let
+ * go again.
+ */
+static void
+attach_row(Oid extoid, const IdallocRow *row, bool created, IdallocRef *ref)
+{
+	if (!idalloc_attach(MyDatabaseId, extoid, row, ref))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many idalloc allocators in use"),
+				 errdetail("All %d slots of idalloc.max_allocators are taken.",
+						   idalloc_max_allocators),
+				 errhint("Drop unused allocators or raise idalloc.max_allocators.")));
+	if (created)
+		idalloc_remember_create(extoid, row->id);
+}
+
+/* Point entry at the slot of its allocator: catalog lookup, attach. */
+static void
+resolve(LocalEntry *entry)
+{
+	IdallocRow	row;
+	IdallocRegistry reg;
+
+	entry->ref.slot = NULL;
+	if (!idalloc_row_by_name(entry->name, &row, &reg))
+		report_missing(entry->name);
+	attach_row(reg.extoid, &row, false, &entry->ref);
+}
+
+static void
+create_local_map(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(LocalEntry);
+	local_map = hash_create("idalloc allocators", 16, &ctl,
+							HASH_ELEM | HASH_STRINGS);
+}
+
+/*
+ * Keep the map bounded: entries whose allocator is no longer attached
+ * (dropped, or let go) are removed once the map has grown past a limit
+ * that doubles with what stays.  Entries of live allocators stay: at most
+ * idalloc.max_allocators of them.
+ */
+static void
+sweep_local_map(void)
+{
+	HASH_SEQ_STATUS seq;
+	LocalEntry *entry;
+	long		left;
+
+	if (hash_get_num_entries(local_map) < local_sweep_at)
+		return;
+	hash_seq_init(&seq, local_map);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (entry->ref.slot == NULL ||
+			pg_atomic_read_u64(&entry->ref.slot->generation) !=
+			entry->ref.generation)
+			(void) hash_search(local_map, entry->name, HASH_REMOVE, NULL);
+	}
+	local_version++;			/* memos may point at removed entries */
+	left = hash_get_num_entries(local_map);
+	local_sweep_at = Max(256, 2 * left);
+}
+
+/*
+ * The entry of allocator `name`.  A name is entered only once it resolves
+ * (a missing name is 42704 and leaves nothing behind), so the map holds
+ * allocators that exist, not every name ever asked for.
+ */
 static LocalEntry *
 local_entry(const char *name)
+{
+	LocalEntry *entry;
+	IdallocRow	row;
+	IdallocRegistry reg;
+	IdallocRef	ref;
+
+	if (local_map == NULL)
+		create_local_map();
+	entry = hash_search(local_map, name, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry;
+
+	if (!idalloc_row_by_name(name, &row, &reg))
+		report_missing(name);
+	attach_row(reg.extoid, &row, false, &ref);
+	sweep_local_map();
+	entry = hash_search(local_map, name, HASH_ENTER, NULL);
+	entry->ref = ref;
+	entry->cache_hint = -1;
+	return entry;
+}
+
+/* Make `name` point at ref (just attached by idalloc_create). */
+static void
+local_entry_set(const char *name, const IdallocRef *ref)
 {
 	LocalEntry *entry;
 	bool		found;
 
 	if (local_map == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = NAMEDATALEN;
-		ctl.entrysize = sizeof(LocalEntry);
-		local_map = hash_create("idalloc allocators", 16, &ctl,
-								HASH_ELEM | HASH_STRINGS);
-	}
+		create_local_map();
+	else
+		sweep_local_map();
 	entry = hash_search(local_map, name, HASH_ENTER, &found);
+	entry->ref = *ref;
 	if (!found)
-	{
-		entry->ref.slot = NULL;
 		entry->cache_hint = -1;
+}
+
+/* The entry of `name` if this backend has one, else NULL (no lookup). */
+static LocalEntry *
+local_entry_if_any(const char *name)
+{
+	if (local_map == NULL)
+		return NULL;
+	return hash_search(local_map, name, HASH_FIND, NULL);
+}
+
+/* The entry of `name`, through a memo (fn_extra, or default_memo). */
+static LocalEntry *
+memo_entry(NameMemo *memo, const char *name, int len)
+{
+	if (memo->version != local_version || memo->len != len ||
+		memcmp(memo->name, name, len) != 0)
+	{
+		char		buf[NAMEDATALEN];
+
+		memcpy(buf, name, len);
+		buf[len] = '\0';
+		memo->entry = local_entry(buf);
+		/* local_entry may have swept: take the version after it */
+		memo->version = local_version;
+		memo->len = len;
+		memcpy(memo->name, buf, len + 1);
 	}
-	return entry;
+	return memo->entry;
 }
 
 /*
@@ -155,71 +290,44 @@ entry_for_arg(FunctionCallInfo fcinfo, int argno, bool use_memo)
 	NameMemo   *memo = (NameMemo *) fcinfo->flinfo->fn_extra;
 	char		buf[NAMEDATALEN];
 
+	check_name_len(len);
 	if (!use_memo)
 	{
 		name_from_text(t, buf);
 		return local_entry(buf);
 	}
-	if (memo != NULL && memo->len == len &&
-		memcmp(memo->name, VARDATA_ANY(t), len) == 0)
-		return memo->entry;
-
-	name_from_text(t, buf);
 	if (memo == NULL)
 	{
-		memo = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(NameMemo));
+		memo = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									  sizeof(NameMemo));
 		fcinfo->flinfo->fn_extra = memo;
 	}
-	memo->entry = local_entry(buf);
-	memo->len = len;
-	memcpy(memo->name, buf, len);
-	return memo->entry;
+	return memo_entry(memo, VARDATA_ANY(t), len);
 }
 
 static LocalEntry *
 entry_for_default(void)
 {
-	if (default_entry == NULL)
-		default_entry = local_entry("default");
-	return default_entry;
-}
-
-static void
-report_missing(const char *name)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("allocator \"%s\" does not exist", name)));
+	return memo_entry(&default_memo, "default", strlen("default"));
 }
 
 /*
- * Attach the slot of a row.  `created` says the row was inserted by this
- * transaction: if it rolls back, the slot is let go again.
+ * DROP EXTENSION idalloc in this transaction: every entry points at a slot
+ * of the installation being dropped (detached only at commit), so look
+ * every allocator up again; a new installation in the same transaction
+ * then gets its own slots.
  */
-static void
-attach_row(const char *name, const IdallocRow *row, bool created,
-		   IdallocRef *ref)
+void
+idalloc_forget_local_refs(void)
 {
-	if (!idalloc_attach(MyDatabaseId, row->id, row, ref))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many idalloc allocators in use"),
-				 errdetail("All %d slots of idalloc.max_allocators are taken.",
-						   idalloc_max_allocators),
-				 errhint("Drop unused allocators or raise idalloc.max_allocators.")));
-	if (created)
-		idalloc_remember_create(row->id);
-}
+	HASH_SEQ_STATUS seq;
+	LocalEntry *entry;
 
-/* Point entry at the slot of its allocator: catalog lookup, attach. */
-static void
-resolve(LocalEntry *entry)
-{
-	IdallocRow	row;
-
-	if (!idalloc_row_by_name(entry->name, &row))
-		report_missing(entry->name);
-	attach_row(entry->name, &row, false, &entry->ref);
+	if (local_map == NULL)
+		return;
+	hash_seq_init(&seq, local_map);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		entry->ref.slot = NULL;
 }
 
 /* ---------- allocation ---------- */
@@ -247,8 +355,8 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 			case IDALLOC_RETRY:
 				break;
 		}
-		if (idalloc_take_slow(&entry->ref, count, PG_INT64_MIN, first) ==
-			IDALLOC_STALE)
+		if (idalloc_take_slow(&entry->ref, entry->name, count, PG_INT64_MIN,
+							  first) == IDALLOC_STALE)
 		{
 			entry->ref.slot = NULL;
 			return false;
@@ -278,9 +386,12 @@ refill_cache(LocalEntry *entry, uint32 cache)
 
 /*
  * Take `count` contiguous IDs; returns the first.  An allocator with
- * cache > 1 serves from this backend's cached range; a request the range
- * cannot serve (a batch larger than its rest) comes straight from the
- * global counter and leaves the cache alone.
+ * cache > 1 serves from this backend's cached range.  A request the range
+ * cannot serve (a batch larger than its rest) comes from the global
+ * counter, after the rest of the range is let go (given back to the global
+ * counter if nobody took IDs since, which the batch then starts with; else
+ * a gap): the next refill comes from above the batch, so that everything
+ * one session receives strictly increases (G2).
  */
 static int64
 allocate(LocalEntry *entry, int64 count)
@@ -317,6 +428,8 @@ allocate(LocalEntry *entry, int64 count)
 					}
 					break;
 				case IDALLOC_CACHE_TOO_SMALL:
+					idalloc_cache_release(&entry->ref);
+					entry->cache_hint = -1;
 					break;
 			}
 		}
@@ -339,12 +452,23 @@ idalloc_one(PG_FUNCTION_ARGS)
 	LocalEntry *entry;
 
 	idalloc_check_loaded();
-	entry = entry_for_arg(fcinfo, 0, true);
 	check_writable("idalloc_one()");
+	entry = entry_for_arg(fcinfo, 0, true);
 	PG_RETURN_INT64(allocate(entry, 1));
 }
 
-/* One row (start_id, end_id) of a batch, as a set-returning function. */
+/* Checks of a batch call, before its allocator is looked up. */
+static void
+check_batch(int64 count)
+{
+	check_positive(count, "count");
+	check_writable("idalloc_batch()");
+}
+
+/*
+ * One row (start_id, end_id) of a batch, as a set-returning function.
+ * The caller ran check_batch.
+ */
 static Datum
 batch_result(FunctionCallInfo fcinfo, LocalEntry *entry, int64 count)
 {
@@ -358,8 +482,6 @@ batch_result(FunctionCallInfo fcinfo, LocalEntry *entry, int64 count)
 		bool		nulls[2] = {false, false};
 		int64		first;
 
-		check_positive(count, "count");
-		check_writable("idalloc_batch()");
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -382,6 +504,9 @@ Datum
 idalloc_batch_default(PG_FUNCTION_ARGS)
 {
 	idalloc_check_loaded();
+	if (!SRF_IS_FIRSTCALL())
+		return batch_result(fcinfo, NULL, 0);
+	check_batch(PG_GETARG_INT64(0));
 	return batch_result(fcinfo, entry_for_default(), PG_GETARG_INT64(0));
 }
 
@@ -391,6 +516,7 @@ idalloc_batch(PG_FUNCTION_ARGS)
 	idalloc_check_loaded();
 	if (!SRF_IS_FIRSTCALL())
 		return batch_result(fcinfo, NULL, 0);
+	check_batch(PG_GETARG_INT64(1));
 	return batch_result(fcinfo, entry_for_arg(fcinfo, 0, false),
 						PG_GETARG_INT64(1));
 }
@@ -407,7 +533,8 @@ idalloc_create(PG_FUNCTION_ARGS)
 	char	   *kind;
 	int64		id;
 	IdallocRow	row;
-	LocalEntry *entry;
+	IdallocRegistry reg;
+	IdallocRef	ref;
 
 	idalloc_check_loaded();
 	check_not_null(fcinfo, 0, "allocator");
@@ -436,7 +563,7 @@ idalloc_create(PG_FUNCTION_ARGS)
 				 errmsg("allocator sources are not supported yet")));
 	check_writable("idalloc_create()");
 
-	id = idalloc_row_insert(name, start, block, cache, kind);
+	id = idalloc_row_insert(name, start, block, cache, kind, &reg);
 	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -448,8 +575,8 @@ idalloc_create(PG_FUNCTION_ARGS)
 	row.block = block;
 	row.persisted_end = start;
 	row.cache = cache;
-	entry = local_entry(name);
-	attach_row(name, &row, true, &entry->ref);
+	attach_row(reg.extoid, &row, true, &ref);
+	local_entry_set(name, &ref);
 	PG_RETURN_VOID();
 }
 
@@ -458,18 +585,21 @@ idalloc_drop(PG_FUNCTION_ARGS)
 {
 	char		name[NAMEDATALEN];
 	int64		id;
+	IdallocRegistry reg;
+	LocalEntry *entry;
 
 	idalloc_check_loaded();
 	check_not_null(fcinfo, 0, "allocator");
 	name_from_text(PG_GETARG_TEXT_PP(0), name);
 	check_writable("idalloc_drop()");
 
-	id = idalloc_row_delete(name);
+	id = idalloc_row_delete(name, &reg);
 	if (id == 0)
 		report_missing(name);
-	idalloc_remember_drop(id);
+	idalloc_remember_drop(reg.extoid, id);
 	/* this backend looks it up again (and no longer finds it) */
-	local_entry(name)->ref.slot = NULL;
+	if ((entry = local_entry_if_any(name)) != NULL)
+		entry->ref.slot = NULL;
 	PG_RETURN_VOID();
 }
 
@@ -480,6 +610,7 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	int64		block = -1;
 	int32		cache = -1;
 	IdallocRow	row;
+	IdallocRegistry reg;
 
 	idalloc_check_loaded();
 	check_not_null(fcinfo, 0, "allocator");
@@ -495,11 +626,11 @@ idalloc_alter(PG_FUNCTION_ARGS)
 		check_positive(cache, "cache");
 	}
 	check_writable("idalloc_alter()");
-	if (!idalloc_row_by_name(name, &row))
+	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
 	idalloc_persist_sizes(row.id, block, cache);
 	if (cache > 0)
-		idalloc_set_cache_size(MyDatabaseId, row.id, cache);
+		idalloc_set_cache_size(MyDatabaseId, reg.extoid, row.id, cache);
 	PG_RETURN_VOID();
 }
 
@@ -513,7 +644,8 @@ advance_to(LocalEntry *entry, int64 floor)
 	{
 		if (entry->ref.slot == NULL)
 			resolve(entry);
-		if (idalloc_take_slow(&entry->ref, 0, floor, &next) == IDALLOC_TAKEN)
+		if (idalloc_take_slow(&entry->ref, entry->name, 0, floor, &next) ==
+			IDALLOC_TAKEN)
 			return next;
 		entry->ref.slot = NULL;
 		CHECK_FOR_INTERRUPTS();
@@ -554,208 +686,127 @@ idalloc_sync(PG_FUNCTION_ARGS)
 
 /* ---------- observability ---------- */
 
-/* per-allocator sums over the cache entries, for idalloc_allocator_state */
-typedef struct CacheSums
+/* one attached slot of this installation, as idalloc_allocator_state sees it */
+typedef struct SlotView
 {
-	IdallocSlot *slot;
-	int64		handed;			/* IDs handed out from cached ranges */
-	int64		live_ranges;	/* ranges that can still be served */
-} CacheSums;
+	bool		used;
+	int64		id;
+	int64		next;
+	int64		end;
+	int64		allocated;		/* global path + cached ranges' handed-out IDs */
+	int64		block_advances;
+	int64		live_ranges;	/* cached ranges that can still be served */
+} SlotView;
 
 static void
 sum_cache_entry(void *arg, int pid, int64 id, IdallocSlot *slot, int64 next,
 				int64 end, int64 start, bool live)
 {
-	CacheSums  *sums = (CacheSums *) arg;
+	SlotView   *views = (SlotView *) arg;
+	SlotView   *v = &views[slot - idalloc_slots];
 
-	if (slot != sums->slot)
+	if (!v->used || v->id != id)
 		return;
-	sums->handed += next - start;
+	v->allocated += next - start;
 	if (live)
-		sums->live_ranges++;
+		v->live_ranges++;
 }
 
-/* Live state of this database's attached slots, for idalloc_allocators. */
+/*
+ * Live state of this installation's attached slots, for
+ * idalloc_allocators.  The slots are copied under the slot-assignment lock
+ * (held shared, briefly: no other lock nests inside), then every backend's
+ * caches are summed in one pass, without it.
+ */
 Datum
 idalloc_allocator_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			extoid;
+	SlotView   *views;
+	int			nslots;
 
 	idalloc_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
+	extoid = get_extension_oid("idalloc", true);
+	nslots = idalloc_shared->nslots;
+	views = palloc0(sizeof(SlotView) * nslots);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	for (int i = 0; i < idalloc_shared->nslots; i++)
+	for (int i = 0; i < nslots; i++)
 	{
 		IdallocSlot *slot = &idalloc_slots[i];
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
-		CacheSums	sums = {slot, 0, 0};
+		SlotView   *v = &views[i];
 
 		if (pg_atomic_read_u64(&slot->generation) == 0 ||
-			slot->dboid != MyDatabaseId)
+			slot->dboid != MyDatabaseId || slot->extoid != extoid)
 			continue;
-		idalloc_cache_foreach(MyDatabaseId, sum_cache_entry, &sums);
-		values[0] = Int64GetDatum(slot->id);
-		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->next));
-		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->end));
-		values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->allocated) +
-								  sums.handed);
-		values[4] = Int64GetDatum((int64) slot->block_advances);
-		values[5] = Int64GetDatum(sums.live_ranges);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		v->used = true;
+		v->id = slot->id;
+		v->next = (int64) pg_atomic_read_u64(&slot->next);
+		v->end = (int64) pg_atomic_read_u64(&slot->end);
+		v->allocated = (int64) pg_atomic_read_u64(&slot->allocated);
+		v->block_advances = (int64) slot->block_advances;
 	}
 	LWLockRelease(idalloc_shared->lock);
+
+	idalloc_cache_foreach(MyDatabaseId, sum_cache_entry, views);
+
+	for (int i = 0; i < nslots; i++)
+	{
+		SlotView   *v = &views[i];
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		if (!v->used)
+			continue;
+		values[0] = Int64GetDatum(v->id);
+		values[1] = Int64GetDatum(v->next);
+		values[2] = Int64GetDatum(v->end);
+		values[3] = Int64GetDatum(v->allocated);
+		values[4] = Int64GetDatum(v->block_advances);
+		values[5] = Int64GetDatum(v->live_ranges);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfree(views);
 	return (Datum) 0;
 }
+
+typedef struct CacheRows
+{
+	ReturnSetInfo *rsinfo;
+	Oid			extoid;
+} CacheRows;
 
 static void
 put_cache_entry(void *arg, int pid, int64 id, IdallocSlot *slot, int64 next,
 				int64 end, int64 start, bool live)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	CacheRows  *rows = (CacheRows *) arg;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 
-	if (!live)
+	/* (slot->extoid is read without its lock: a view may be a bit stale) */
+	if (!live || slot->extoid != rows->extoid)
 		return;
 	values[0] = Int32GetDatum(pid);
 	values[1] = Int64GetDatum(id);
 	values[2] = Int64GetDatum(next);
 	values[3] = Int64GetDatum(end);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc,
+						 values, nulls);
 }
 
-/* Every backend's cached range in this database, for idalloc_caches. */
+/* Every backend's cached range in this installation, for idalloc_caches. */
 Datum
 idalloc_cache_state(PG_FUNCTION_ARGS)
 {
+	CacheRows	rows;
+
 	idalloc_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
-	idalloc_cache_foreach(MyDatabaseId, put_cache_entry, fcinfo->resultinfo);
+	rows.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	rows.extoid = get_extension_oid("idalloc", true);
+	idalloc_cache_foreach(MyDatabaseId, put_cache_entry, &rows);
 	return (Datum) 0;
-}
-
-/* ---------- the catalog table's triggers ---------- */
-
-static int64
-tuple_int8(HeapTuple tup, TupleDesc desc, int attnum, int64 if_null)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-
-	return isnull ? if_null : DatumGetInt64(d);
-}
-
-static void
-refuse_direct_write(Relation rel)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("table \"%s\" can only be changed through idalloc's functions",
-					RelationGetRelationName(rel)),
-			 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
-}
-
-/*
- * Merge a restored row into the existing allocator of the same name: take
- * the dumped block and cache, then advance past the dumped persisted end
- * (in that order, so that the advance uses the dumped block).
- */
-static void
-merge_restored_row(const char *name, const IdallocRow *existing,
-				   HeapTuple tup, TupleDesc desc, int64 dumped_end)
-{
-	bool		isnull;
-	Datum		cache = heap_getattr(tup, Anum_registry_cache, desc, &isnull);
-
-	check_writable("idalloc restore");
-	idalloc_persist_sizes(existing->id,
-						  tuple_int8(tup, desc, Anum_registry_block, -1),
-						  isnull ? -1 : DatumGetInt32(cache));
-	if (!isnull)
-		idalloc_set_cache_size(MyDatabaseId, existing->id, DatumGetInt32(cache));
-	(void) advance_to(local_entry(name), dumped_end);
-}
-
-/*
- * BEFORE INSERT row trigger on the catalog table.  Rows inserted by the
- * extension itself (idalloc_create, the install script) pass.  So do rows
- * of a COPY FROM into the table: the data section of a pg_dump being
- * restored (pg_restore, or psql running a plain dump).  Any other INSERT is
- * refused (42501).  Of a restore, a row whose name already exists (the
- * `default` that CREATE EXTENSION made) is merged into it instead: the
- * allocator takes the dumped block and cache and is advanced past the
- * dumped persisted end, and the row is skipped.  A row of a new name is
- * inserted as dumped.
- *
- * A row inserted in a transaction that rolls back must not leave its slot
- * attached, so its id is remembered (see idalloc.c).
- */
-Datum
-idalloc_registry_insert(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		name_datum;
-	IdallocRow	existing;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		elog(ERROR, "idalloc_registry_insert: not called as a BEFORE INSERT row trigger");
-	idalloc_check_loaded();
-
-	tup = trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
-	if (idalloc_internal_write)
-		return PointerGetDatum(tup);	/* idalloc_create remembers it */
-	if (!creating_extension && !idalloc_copy_in)
-		refuse_direct_write(trigdata->tg_relation);
-
-	if (!creating_extension)
-	{
-		bool		end_isnull;
-		Datum		end_datum;
-
-		name_datum = heap_getattr(tup, Anum_registry_name, desc, &isnull);
-		end_datum = heap_getattr(tup, Anum_registry_persisted_end, desc,
-								 &end_isnull);
-		if (!isnull && !end_isnull &&
-			idalloc_row_by_name(TextDatumGetCString(name_datum), &existing))
-		{
-			merge_restored_row(TextDatumGetCString(name_datum), &existing,
-							   tup, desc, DatumGetInt64(end_datum));
-			return PointerGetDatum(NULL);
-		}
-	}
-
-	/* a new row; NOT NULL and CHECK constraints judge the rest */
-	idalloc_remember_create(tuple_int8(tup, desc, Anum_registry_id, 0));
-	return PointerGetDatum(tup);
-}
-
-/*
- * BEFORE UPDATE OR DELETE row trigger and BEFORE TRUNCATE statement
- * trigger on the catalog table: only the extension's own functions change
- * it.  A transactional UPDATE in particular could overwrite an in-place
- * advance with an older persisted end, and IDs would repeat.
- */
-Datum
-idalloc_registry_guard(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
-		elog(ERROR, "idalloc_registry_guard: not called as a BEFORE trigger");
-	if (!idalloc_internal_write && !creating_extension)
-		refuse_direct_write(trigdata->tg_relation);
-	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-		return PointerGetDatum(NULL);
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-		return PointerGetDatum(trigdata->tg_newtuple);
-	return PointerGetDatum(trigdata->tg_trigtuple);
 }

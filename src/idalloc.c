@@ -11,13 +11,21 @@
  *	  (sub)transaction aborts, the slot is detached;
  *	- a drop detaches the slot when the transaction commits (after the
  *	  commit is visible, so a backend that looks the allocator up again
- *	  finds no row);
- *	- DROP EXTENSION and DROP DATABASE detach every slot of the database at
- *	  commit (found through object_access_hook).
+ *	  finds no row) -- or at once, if the allocator was created in the
+ *	  same subtransaction (nobody else can see it, and a rollback would
+ *	  take both away), so that a loop of creates and drops in one
+ *	  transaction does not fill idalloc.max_allocators;
+ *	- DROP EXTENSION detaches every slot of that installation at commit,
+ *	  and DROP DATABASE every slot of the database (found through
+ *	  object_access_hook); DROP EXTENSION also makes this backend look
+ *	  every allocator up again (a new installation in the same transaction
+ *	  gets slots of its own), and remembers the positions of the dropped
+ *	  installation's allocators for one that is created in the same
+ *	  transaction (triggers.c).
  *
- * It also starts the per-backend caches (cache.c) and the save/restore of
- * a clean shutdown's state (restart.c), and marks COPY FROM into the
- * catalog table (a restore) for the table's insert trigger.
+ * It also starts the per-backend caches (cache.c), the save/restore of a
+ * clean shutdown's state (restart.c) and the utility hook that guards the
+ * catalog table (triggers.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +33,7 @@
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -46,13 +55,11 @@ bool		idalloc_wait_for_sync_standby = true;
 /* true while the extension itself writes the catalog table */
 bool		idalloc_internal_write = false;
 
-/* true while a COPY FROM into the catalog table runs (a restore) */
-bool		idalloc_copy_in = false;
-
 typedef enum PendingKind
 {
 	PENDING_CREATE,				/* detach at abort */
 	PENDING_DROP,				/* detach at commit */
+	PENDING_DROP_EXTENSION,		/* detach the installation at commit */
 	PENDING_DROP_DATABASE		/* detach the whole database at commit */
 } PendingKind;
 
@@ -60,6 +67,7 @@ typedef struct Pending
 {
 	PendingKind kind;
 	Oid			dboid;
+	Oid			extoid;
 	int64		id;
 	SubTransactionId subid;
 	struct Pending *next;
@@ -70,7 +78,6 @@ static Pending *pending = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility = NULL;
 
 void		_PG_init(void);
 
@@ -105,42 +112,6 @@ idalloc_shmem_startup_hook(void)
 	}
 }
 
-/*
- * COPY FROM into the catalog table is how pg_restore (and psql running a
- * plain dump) bring its rows back: the insert trigger lets only those in.
- */
-static void
-idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
-						bool readOnlyTree, ProcessUtilityContext context,
-						ParamListInfo params, QueryEnvironment *queryEnv,
-						DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *stmt = pstmt->utilityStmt;
-	bool		copy_in = IsA(stmt, CopyStmt) &&
-		((CopyStmt *) stmt)->is_from &&
-		((CopyStmt *) stmt)->relation != NULL &&
-		strcmp(((CopyStmt *) stmt)->relation->relname,
-			   IDALLOC_REGISTRY_TABLE) == 0;
-	bool		save = idalloc_copy_in;
-
-	if (copy_in)
-		idalloc_copy_in = true;
-	PG_TRY();
-	{
-		if (prev_process_utility)
-			prev_process_utility(pstmt, queryString, readOnlyTree, context,
-								 params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree,
-									context, params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		idalloc_copy_in = save;
-	}
-	PG_END_TRY();
-}
-
 /* Every entry point calls this first. */
 void
 idalloc_check_loaded(void)
@@ -153,12 +124,13 @@ idalloc_check_loaded(void)
 }
 
 static void
-remember(PendingKind kind, Oid dboid, int64 id)
+remember(PendingKind kind, Oid dboid, Oid extoid, int64 id)
 {
 	Pending    *p = MemoryContextAlloc(TopMemoryContext, sizeof(Pending));
 
 	p->kind = kind;
 	p->dboid = dboid;
+	p->extoid = extoid;
 	p->id = id;
 	p->subid = GetCurrentSubTransactionId();
 	p->next = pending;
@@ -166,15 +138,34 @@ remember(PendingKind kind, Oid dboid, int64 id)
 }
 
 void
-idalloc_remember_create(int64 id)
+idalloc_remember_create(Oid extoid, int64 id)
 {
-	remember(PENDING_CREATE, MyDatabaseId, id);
+	remember(PENDING_CREATE, MyDatabaseId, extoid, id);
 }
 
+/*
+ * A drop of an allocator created in this very subtransaction detaches its
+ * slot at once; any other waits for commit.
+ */
 void
-idalloc_remember_drop(int64 id)
+idalloc_remember_drop(Oid extoid, int64 id)
 {
-	remember(PENDING_DROP, MyDatabaseId, id);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	for (Pending **link = &pending; *link != NULL; link = &(*link)->next)
+	{
+		Pending    *p = *link;
+
+		if (p->kind == PENDING_CREATE && p->dboid == MyDatabaseId &&
+			p->extoid == extoid && p->id == id && p->subid == subid)
+		{
+			idalloc_detach(p->dboid, p->extoid, p->id);
+			*link = p->next;
+			pfree(p);
+			return;
+		}
+	}
+	remember(PENDING_DROP, MyDatabaseId, extoid, id);
 }
 
 /*
@@ -196,11 +187,12 @@ settle_pending(bool commit, SubTransactionId subid)
 			continue;
 		}
 		if (!commit && p->kind == PENDING_CREATE)
-			idalloc_detach(p->dboid, p->id);
+			idalloc_detach(p->dboid, p->extoid, p->id);
 		else if (commit && p->kind == PENDING_DROP)
-			idalloc_detach(p->dboid, p->id);
-		else if (commit && p->kind == PENDING_DROP_DATABASE)
-			idalloc_detach_database(p->dboid);
+			idalloc_detach(p->dboid, p->extoid, p->id);
+		else if (commit && (p->kind == PENDING_DROP_EXTENSION ||
+							p->kind == PENDING_DROP_DATABASE))
+			idalloc_detach_all(p->dboid, p->extoid);
 		*link = p->next;
 		pfree(p);
 	}
@@ -209,6 +201,10 @@ settle_pending(bool commit, SubTransactionId subid)
 static void
 idalloc_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+		idalloc_stash_reset();
 	if (pending == NULL)
 		return;
 	switch (event)
@@ -245,7 +241,11 @@ idalloc_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* DROP EXTENSION idalloc and DROP DATABASE leave no slots behind. */
+/*
+ * DROP EXTENSION idalloc and DROP DATABASE leave no slots behind.  The
+ * catalog table of an installation being dropped is read first (its rows
+ * are still there when its own drop hook runs).
+ */
 static void
 idalloc_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					  int subId, void *arg)
@@ -253,13 +253,18 @@ idalloc_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access != OAT_DROP || idalloc_shared == NULL)
+	if (access != OAT_DROP || idalloc_shared == NULL || subId != 0)
 		return;
 	if (classId == DatabaseRelationId)
-		remember(PENDING_DROP_DATABASE, objectId, 0);
+		remember(PENDING_DROP_DATABASE, objectId, InvalidOid, 0);
+	else if (classId == RelationRelationId)
+		idalloc_stash_dropped_registry(objectId);
 	else if (classId == ExtensionRelationId &&
 			 objectId == get_extension_oid("idalloc", true))
-		remember(PENDING_DROP_DATABASE, MyDatabaseId, 0);
+	{
+		remember(PENDING_DROP_EXTENSION, MyDatabaseId, objectId, 0);
+		idalloc_forget_local_refs();
+	}
 }
 
 void
@@ -298,8 +303,7 @@ _PG_init(void)
 	shmem_startup_hook = idalloc_shmem_startup_hook;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = idalloc_object_access;
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = idalloc_process_utility;
+	idalloc_triggers_init();
 
 	RegisterXactCallback(idalloc_xact_callback, NULL);
 	RegisterSubXactCallback(idalloc_subxact_callback, NULL);

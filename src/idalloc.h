@@ -13,6 +13,14 @@
  *	persist.c	the catalog table: looking rows up, inserting and deleting
  *				them, and the non-transactional WAL-logged, flushed block
  *				advance of a row
+ *	cache.c		the per-backend cached ranges (cache > 1)
+ *	restart.c	saving and restoring the exact next IDs across a clean
+ *				restart (pg_stat/idalloc.state, with a CRC-32C)
+ *	registry.c	finding idalloc's own catalog objects by OID (never by a
+ *				name a user could shadow), opening the table safely
+ *	triggers.c	the catalog table's triggers and the utility hook: what
+ *				may write the table (idalloc itself, its own extension
+ *				script, a restore, a logical-replication apply worker)
  *	funcs.c		the SQL-callable functions: argument checks, errors, the
  *				backend-local name -> slot map
  *
@@ -25,7 +33,9 @@
 
 #include "common/int.h"
 #include "port/atomics.h"
+#include "storage/lockdefs.h"
 #include "storage/lwlock.h"
+#include "utils/relcache.h"
 
 /* Largest value a persisted end (exclusive) may take. */
 #define IDALLOC_MAX_END			PG_INT64_MAX
@@ -46,6 +56,7 @@
 #define IDALLOC_REGISTRY_TABLE	"idalloc_registry"
 #define IDALLOC_REGISTRY_PKEY	"idalloc_registry_pkey"
 #define IDALLOC_REGISTRY_NAMEIDX "idalloc_registry_name_key"
+#define IDALLOC_REGISTRY_SEQ	"idalloc_registry_id_seq"
 
 /* Column numbers of the registry table (see idalloc--1.0.sql). */
 #define Anum_registry_id			1
@@ -83,8 +94,15 @@ typedef struct IdallocSlot
 	/* the allocator's cache size (IDs per refill); 1 = no cache */
 	pg_atomic_uint32 cache_size;
 
-	/* identity: set when attached, cleared when detached */
+	/*
+	 * identity: set when attached, cleared when detached.  The extension's
+	 * OID is part of it: two installations of idalloc in one database (a
+	 * DROP EXTENSION and CREATE EXTENSION in one transaction, as
+	 * pg_restore --clean --single-transaction does) restart the registry
+	 * ids at 1 and must never meet each other's state.
+	 */
 	Oid			dboid;
+	Oid			extoid;
 	int64		id;
 
 	/* protected by the slot's LWLock */
@@ -107,6 +125,18 @@ typedef struct IdallocRef
 	uint64		generation;
 	int64		id;
 } IdallocRef;
+
+/*
+ * idalloc's catalog objects in the current database, found through the
+ * extension's OID (see registry.c).
+ */
+typedef struct IdallocRegistry
+{
+	Oid			extoid;
+	Oid			nsp;			/* the extension's schema */
+	Oid			owner;			/* the extension's owner */
+	Oid			relid;			/* idalloc_registry */
+} IdallocRegistry;
 
 /* Registry row, as read from the catalog table. */
 typedef struct IdallocRow
@@ -144,10 +174,27 @@ extern bool idalloc_wait_for_sync_standby;
 
 /* idalloc.c */
 extern void idalloc_check_loaded(void);
-extern void idalloc_remember_create(int64 id);
-extern void idalloc_remember_drop(int64 id);
+extern void idalloc_remember_create(Oid extoid, int64 id);
+extern void idalloc_remember_drop(Oid extoid, int64 id);
 extern bool idalloc_internal_write;
-extern bool idalloc_copy_in;
+extern Oid	idalloc_copy_relid;
+
+/* registry.c */
+extern bool idalloc_registry_find(IdallocRegistry *reg, bool missing_ok);
+extern Relation idalloc_registry_open(LOCKMODE mode, IdallocRegistry *reg);
+extern Oid	idalloc_registry_index(const IdallocRegistry *reg,
+								   const char *name);
+extern Oid	idalloc_registry_seq(const IdallocRegistry *reg);
+extern bool idalloc_is_registry(Oid relid, IdallocRegistry *reg);
+extern bool idalloc_in_own_script(void);
+extern int64 idalloc_registry_fresh_id(Relation rel,
+									   const IdallocRegistry *reg,
+									   int64 wanted);
+
+/* triggers.c */
+extern void idalloc_triggers_init(void);
+extern void idalloc_stash_dropped_registry(Oid relid);
+extern void idalloc_stash_reset(void);
 
 /* shmem.c */
 extern IdallocShared *idalloc_shared;
@@ -155,17 +202,19 @@ extern IdallocSlot *idalloc_slots;
 extern Size idalloc_shmem_size(void);
 extern void idalloc_shmem_init(void);
 extern void idalloc_shmem_request(void);
-extern bool idalloc_attach(Oid dboid, int64 id, const IdallocRow *row,
+extern bool idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row,
 						   IdallocRef *ref);
-extern IdallocSlot *idalloc_restore_slot(Oid dboid, int64 id, int64 next,
-										 int64 end);
-extern void idalloc_set_cache_size(Oid dboid, int64 id, int32 cache);
+extern IdallocSlot *idalloc_restore_slot(Oid dboid, Oid extoid, int64 id,
+										 int64 next, int64 end);
+extern void idalloc_set_cache_size(Oid dboid, Oid extoid, int64 id,
+								   int32 cache);
 extern bool idalloc_give_back(const IdallocRef *ref, uint32 epoch,
 							  int64 from, int64 to);
-extern void idalloc_detach(Oid dboid, int64 id);
-extern void idalloc_detach_database(Oid dboid);
-extern IdallocTake idalloc_take_slow(IdallocRef *ref, int64 count,
-									 int64 floor, int64 *first);
+extern void idalloc_detach(Oid dboid, Oid extoid, int64 id);
+extern void idalloc_detach_all(Oid dboid, Oid extoid);
+extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
+									 int64 count, int64 floor, int64 *first);
+extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
 
 /*
  * Fast path: take `count` IDs from the flushed block of the slot without
@@ -208,6 +257,9 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 	return IDALLOC_TAKEN;
 }
 
+/* funcs.c */
+extern void idalloc_forget_local_refs(void);
+
 /* cache.c */
 extern Size idalloc_cache_shmem_size(void);
 extern void idalloc_cache_shmem_request(void);
@@ -225,14 +277,17 @@ extern void idalloc_restart_load(void);
 extern void idalloc_restart_save(int code, Datum arg);
 
 /* persist.c */
-extern Oid	idalloc_registry_relid(bool missing_ok);
-extern bool idalloc_row_by_name(const char *name, IdallocRow *row);
+extern bool idalloc_row_by_name(const char *name, IdallocRow *row,
+								IdallocRegistry *reg);
 extern int64 idalloc_row_insert(const char *name, int64 start, int64 block,
-								int32 cache, const char *kind);
-extern int64 idalloc_row_delete(const char *name);
-extern int64 idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end,
+								int32 cache, const char *kind,
+								IdallocRegistry *reg);
+extern int64 idalloc_row_delete(const char *name, IdallocRegistry *reg);
+extern int64 idalloc_persist_block(int64 id, const char *name,
+								   int64 cur_next, int64 cur_end,
 								   int64 count, int64 floor,
 								   int64 *next_floor);
 extern void idalloc_persist_sizes(int64 id, int64 block, int32 cache);
+extern int64 idalloc_persist_raise(int64 id, int64 floor);
 
 #endif							/* IDALLOC_H */

@@ -46,70 +46,6 @@
 
 #include "idalloc.h"
 
-/* Schema the extension was installed in, and (if owner) its owner. */
-static Oid
-extension_schema_owner(Oid *owner)
-{
-	Oid			extoid = get_extension_oid("idalloc", true);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			nsp = InvalidOid;
-
-	if (!OidIsValid(extoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"idalloc\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION idalloc.")));
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-		if (owner != NULL)
-			*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	if (!OidIsValid(nsp))
-		elog(ERROR, "could not find the schema of extension \"idalloc\"");
-	return nsp;
-}
-
-static Oid
-extension_schema(void)
-{
-	return extension_schema_owner(NULL);
-}
-
-static Oid
-relation_in_schema(const char *relname, Oid nsp)
-{
-	Oid			relid = get_relname_relid(relname, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"%s\" of extension \"idalloc\" is missing",
-						relname)));
-	return relid;
-}
-
-/* OID of the catalog table, or InvalidOid (missing_ok) */
-Oid
-idalloc_registry_relid(bool missing_ok)
-{
-	if (missing_ok && !OidIsValid(get_extension_oid("idalloc", true)))
-		return InvalidOid;
-	return relation_in_schema(IDALLOC_REGISTRY_TABLE, extension_schema());
-}
-
 static void
 row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
 {
@@ -132,25 +68,23 @@ row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
 /*
  * Look a row up by name, with a fresh snapshot (as catalog lookups do), so
  * that creates and drops committed by others are seen at once, and this
- * transaction's own are seen too.
+ * transaction's own are seen too.  Fills *reg.
  */
 bool
-idalloc_row_by_name(const char *name, IdallocRow *row)
+idalloc_row_by_name(const char *name, IdallocRow *row, IdallocRegistry *reg)
 {
-	Oid			nsp = extension_schema();
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
 
-	rel = table_open(relation_in_schema(IDALLOC_REGISTRY_TABLE, nsp),
-					 AccessShareLock);
+	rel = idalloc_registry_open(AccessShareLock, reg);
 	ScanKeyEntryInitialize(&key, 0, Anum_registry_name, BTEqualStrategyNumber,
 						   InvalidOid, C_COLLATION_OID, F_TEXTEQ,
 						   CStringGetTextDatum(name));
 	scan = systable_beginscan(rel,
-							  relation_in_schema(IDALLOC_REGISTRY_NAMEIDX, nsp),
+							  idalloc_registry_index(reg, IDALLOC_REGISTRY_NAMEIDX),
 							  true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -171,20 +105,20 @@ idalloc_row_by_name(const char *name, IdallocRow *row)
  * lookups).
  */
 static int64
-registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values)
+registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
+			 IdallocRegistry *reg)
 {
-	Oid			owner = InvalidOid;
-	Oid			nsp = extension_schema_owner(&owner);
 	char	   *sql;
 	int			ret;
 	Oid			save_userid;
 	int			save_sec_context;
 	volatile int64 id = 0;
 
-	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(nsp)));
+	(void) idalloc_registry_find(reg, false);
+	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(reg->nsp)));
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
+	SetUserIdAndSecContext(reg->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
@@ -221,7 +155,7 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values)
  */
 int64
 idalloc_row_insert(const char *name, int64 start, int64 block, int32 cache,
-				   const char *kind)
+				   const char *kind, IdallocRegistry *reg)
 {
 	Oid			argtypes[5] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID};
 	Datum		values[5];
@@ -235,12 +169,12 @@ idalloc_row_insert(const char *name, int64 start, int64 block, int32 cache,
 						" (name, start, block, persisted_end, cache, kind)"
 						" VALUES ($1, $2, $3, $2, $4, $5)"
 						" ON CONFLICT (name) DO NOTHING RETURNING id",
-						5, argtypes, values);
+						5, argtypes, values, reg);
 }
 
 /* Delete a row by name.  Returns its id, or 0 if there is none. */
 int64
-idalloc_row_delete(const char *name)
+idalloc_row_delete(const char *name, IdallocRegistry *reg)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
@@ -248,7 +182,7 @@ idalloc_row_delete(const char *name)
 	values[0] = CStringGetTextDatum(name);
 	return registry_spi("DELETE FROM %s." IDALLOC_REGISTRY_TABLE
 						" WHERE name OPERATOR(pg_catalog.=) $1 RETURNING id",
-						1, argtypes, values);
+						1, argtypes, values, reg);
 }
 
 /*
@@ -259,13 +193,12 @@ idalloc_row_delete(const char *name)
 static HeapTuple
 inplace_begin(Relation *relp, int64 id, void **state)
 {
-	Oid			nsp = extension_schema();
+	IdallocRegistry reg;
 	Relation	rel;
 	ScanKeyData key;
 	HeapTuple	tup;
 
-	rel = table_open(relation_in_schema(IDALLOC_REGISTRY_TABLE, nsp),
-					 RowExclusiveLock);
+	rel = idalloc_registry_open(RowExclusiveLock, &reg);
 
 	/*
 	 * If this transaction gave the table new storage (ALTER TABLE rewrite,
@@ -289,7 +222,7 @@ inplace_begin(Relation *relp, int64 id, void **state)
 	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(id));
 	systable_inplace_update_begin(rel,
-								  relation_in_schema(IDALLOC_REGISTRY_PKEY, nsp),
+								  idalloc_registry_index(&reg, IDALLOC_REGISTRY_PKEY),
 								  true, NULL, 1, &key, &tup, state);
 	if (!HeapTupleIsValid(tup))
 	{
@@ -302,22 +235,37 @@ inplace_begin(Relation *relp, int64 id, void **state)
 	return tup;
 }
 
-static bool
-sync_standbys_defined(void)
-{
-	bool		defined;
+/* as syncrep.c's SyncStandbysDefined() */
+#define SyncStandbysDefined() \
+	(SyncRepStandbyNames != NULL && SyncRepStandbyNames[0] != '\0')
 
-	LWLockAcquire(SyncRepLock, LW_SHARED);
-	defined = (WalSndCtl->sync_standbys_status & SYNC_STANDBY_DEFINED) != 0;
-	LWLockRelease(SyncRepLock);
-	return defined;
+/*
+ * Is `lsn` as acknowledged as SyncRepWaitForLSN would require for a commit
+ * at remote flush?  Mirrors the checks SyncRepWaitForLSN makes before it
+ * queues (PostgreSQL 15.20): once the checkpointer has initialised the
+ * shared state (SYNC_STANDBY_INIT), only SYNC_STANDBY_DEFINED and the
+ * standbys' flush position count; before that (the start-up window), the
+ * backend's own synchronous_standby_names decides.  Caller holds
+ * SyncRepLock.
+ */
+static bool
+sync_standbys_satisfied(XLogRecPtr lsn)
+{
+	bits8		status = WalSndCtl->sync_standbys_status;
+
+	if (status & SYNC_STANDBY_INIT)
+		return (status & SYNC_STANDBY_DEFINED) == 0 ||
+			lsn <= WalSndCtl->lsn[SYNC_REP_WAIT_FLUSH];
+	return !SyncStandbysDefined();
 }
 
 /*
  * Wait until the synchronous standbys have flushed `lsn`, whatever this
- * session's synchronous_commit says (it governs commits, not blocks).  A
- * cancelled wait only warns in SyncRepWaitForLSN; here it is an error, so
- * that no ID of an unacknowledged block is handed out.
+ * session's synchronous_commit says (it governs commits, not blocks).
+ * SyncRepWaitForLSN decides whether to wait (it knows the start-up window);
+ * afterwards the same conditions are checked again, because a cancelled
+ * wait only warns in SyncRepWaitForLSN: here it is an error, so that no ID
+ * of an unacknowledged block is handed out.
  */
 static void
 wait_for_sync_standbys(XLogRecPtr lsn)
@@ -325,8 +273,7 @@ wait_for_sync_standbys(XLogRecPtr lsn)
 	int			nestlevel;
 	bool		acked;
 
-	if (!idalloc_wait_for_sync_standby || max_wal_senders == 0 ||
-		!sync_standbys_defined())
+	if (!idalloc_wait_for_sync_standby || max_wal_senders == 0)
 		return;
 
 	nestlevel = NewGUCNestLevel();
@@ -338,9 +285,9 @@ wait_for_sync_standbys(XLogRecPtr lsn)
 	AtEOXact_GUC(true, nestlevel);
 
 	LWLockAcquire(SyncRepLock, LW_SHARED);
-	acked = WalSndCtl->lsn[SYNC_REP_WAIT_FLUSH] >= lsn;
+	acked = sync_standbys_satisfied(lsn);
 	LWLockRelease(SyncRepLock);
-	if (!acked && sync_standbys_defined())
+	if (!acked)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("canceled waiting for the synchronous standbys to acknowledge an idalloc block"),
@@ -379,8 +326,14 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 
 	heap_freetuple(newtup);
 	heap_freetuple(oldtup);
-	/* keep the lock till end of transaction, as for any write */
-	table_close(rel, NoLock);
+
+	/*
+	 * The write is not transactional, so nothing needs the lock until the
+	 * end of the transaction; let it go, so that a PREPAREd transaction
+	 * that allocated does not hold up DDL on the table.  (A lock this
+	 * transaction took before, e.g. by inserting a row, stays.)
+	 */
+	table_close(rel, RowExclusiveLock);
 }
 
 static inline int64
@@ -402,11 +355,12 @@ max64(int64 a, int64 b)
  *
  * Returns the new end; *next_floor is what the slot's next must be raised
  * to before the new end is published.  Raises 2200H (nothing written)
- * when the IDs would pass 9223372036854775807.
+ * when the IDs would pass 9223372036854775807; `name` is for that message.
  */
 int64
-idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end, int64 count,
-					  int64 floor, int64 *next_floor)
+idalloc_persist_block(int64 id, const char *name, int64 cur_next,
+					  int64 cur_end, int64 count, int64 floor,
+					  int64 *next_floor)
 {
 	Relation	rel;
 	void	   *state;
@@ -441,7 +395,7 @@ idalloc_persist_block(int64 id, int64 cur_next, int64 cur_end, int64 count,
 		table_close(rel, RowExclusiveLock);
 		ereport(ERROR,
 				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
-				 errmsg("idalloc allocator reached its maximum value"),
+				 errmsg("allocator \"%s\" reached its maximum value", name),
 				 errdetail("The next ID is " INT64_FORMAT "; a range of "
 						   INT64_FORMAT " would end past " INT64_FORMAT ".",
 						   eff_next, count, IDALLOC_MAX_END)));
@@ -491,4 +445,33 @@ idalloc_persist_sizes(int64 id, int64 block, int32 cache)
 		return;
 	oldtup = inplace_begin(&rel, id, &state);
 	inplace_finish_durably(rel, oldtup, state, n, attnums, newvals);
+}
+
+/*
+ * Make the persisted end of row `id` at least `floor` (in place, flushed,
+ * acknowledged as a block advance is).  Returns the row's persisted end.
+ * Used to merge a restored or replicated row into an existing allocator.
+ */
+int64
+idalloc_persist_raise(int64 id, int64 floor)
+{
+	Relation	rel;
+	void	   *state;
+	HeapTuple	oldtup;
+	IdallocRow	row;
+	int			attnum = Anum_registry_persisted_end;
+	Datum		newval;
+
+	oldtup = inplace_begin(&rel, id, &state);
+	row_from_tuple(rel, oldtup, &row);
+	if (row.persisted_end >= floor)
+	{
+		systable_inplace_update_cancel(state);
+		heap_freetuple(oldtup);
+		table_close(rel, RowExclusiveLock);
+		return row.persisted_end;
+	}
+	newval = Int64GetDatum(floor);
+	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval);
+	return floor;
 }

@@ -9,12 +9,17 @@
  *
  *	- save: an on_shmem_exit callback of the postmaster, which runs after
  *	  every backend has exited and the shutdown checkpoint is written.  It
- *	  writes (database, id, next, end) of each attached slot to
- *	  pg_stat/idalloc.state (temporary file + durable_rename), and only if
- *	  the exit is clean: exit code 0 and pg_control saying "shut down".  A
- *	  crash, an immediate shutdown or a crash-restart writes nothing.
+ *	  writes (database, extension, id, next, end) of each attached slot to
+ *	  pg_stat/idalloc.state (temporary file + durable_rename), followed by
+ *	  a CRC-32C of everything before it (as pg_control, replication slots
+ *	  and two-phase state files have), and only if the exit is clean: exit
+ *	  code 0 and pg_control saying "shut down".  A crash, an immediate
+ *	  shutdown or a crash-restart writes nothing.
  *	- load: at shared-memory creation in the postmaster, the file is read
- *	  once and deleted, whatever happens next.  It is ignored unless
+ *	  once and deleted, whatever happens next.  A file whose CRC does not
+ *	  verify (or of another layout, e.g. written by idalloc 1.0) is
+ *	  ignored with a LOG line: allocation then resumes at the persisted
+ *	  ends, a gap but never a repeat.  It is also ignored unless
  *	  pg_control says "shut down" and the server does not start in archive
  *	  or standby recovery (recovery.signal, standby.signal, backup_label):
  *	  in those cases the catalog rows may come from another history.
@@ -34,18 +39,25 @@
 #include "catalog/pg_control.h"
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
+#include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "utils/memutils.h"
 
 #include "idalloc.h"
 
 #define STATE_FILE		"pg_stat/idalloc.state"
 #define STATE_TMP_FILE	STATE_FILE ".tmp"
 #define STATE_MAGIC		0x1DA1A5A7
-#define STATE_VERSION	1
+#define STATE_VERSION	2		/* 1: idalloc 1.0, no extension OID, no CRC */
 
+/*
+ * The file: a StateHeader, `count` SavedSlots, then the CRC-32C of all
+ * bytes before it.
+ */
 typedef struct SavedSlot
 {
 	Oid			dboid;
+	Oid			extoid;
 	int64		id;
 	int64		next;
 	int64		end;
@@ -77,6 +89,7 @@ idalloc_restart_save(int code, Datum arg)
 	FILE	   *file;
 	StateHeader header = {STATE_MAGIC, STATE_VERSION, 0};
 	bool		ok = true;
+	pg_crc32c	crc;
 
 	if (code != 0 || idalloc_shared == NULL || !cleanly_shut_down())
 		return;
@@ -93,6 +106,8 @@ idalloc_restart_save(int code, Datum arg)
 				 errmsg("could not write file \"%s\": %m", STATE_TMP_FILE)));
 		return;
 	}
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &header, sizeof(header));
 	ok = fwrite(&header, sizeof(header), 1, file) == 1;
 	for (int i = 0; ok && i < idalloc_shared->nslots; i++)
 	{
@@ -101,15 +116,19 @@ idalloc_restart_save(int code, Datum arg)
 
 		if (pg_atomic_read_u64(&slot->generation) == 0)
 			continue;
+		memset(&saved, 0, sizeof(saved));	/* no uninitialised padding */
 		saved.dboid = slot->dboid;
+		saved.extoid = slot->extoid;
 		saved.id = slot->id;
 		saved.next = (int64) pg_atomic_read_u64(&slot->next);
 		saved.end = (int64) pg_atomic_read_u64(&slot->end);
 		Assert(saved.next <= saved.end);
+		COMP_CRC32C(crc, &saved, sizeof(saved));
 		ok = fwrite(&saved, sizeof(saved), 1, file) == 1;
 	}
+	FIN_CRC32C(crc);
 	if (ok)
-		ok = fwrite(&header.magic, sizeof(header.magic), 1, file) == 1;
+		ok = fwrite(&crc, sizeof(crc), 1, file) == 1;
 	if (FreeFile(file) != 0)
 		ok = false;
 	if (!ok)
@@ -123,22 +142,34 @@ idalloc_restart_save(int code, Datum arg)
 	(void) durable_rename(STATE_TMP_FILE, STATE_FILE, LOG);
 }
 
-/* Read the saved slots; returns the number read, -1 if the file is bad. */
+/*
+ * Read the saved slots; returns the number read, -1 if the file is bad:
+ * short, of another layout, with bytes after the CRC, or failing its
+ * CRC-32C.
+ */
 static int
 read_state(FILE *file, SavedSlot **slots)
 {
 	StateHeader header;
-	uint32		trailer;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	char		extra;
 
 	if (fread(&header, sizeof(header), 1, file) != 1 ||
 		header.magic != STATE_MAGIC || header.version != STATE_VERSION ||
-		header.count < 0 || header.count > PG_INT32_MAX / (int) sizeof(SavedSlot))
+		header.count < 0 || header.count > MaxAllocSize / (int) sizeof(SavedSlot))
 		return -1;
 	*slots = palloc(sizeof(SavedSlot) * Max(header.count, 1));
 	if ((header.count > 0 &&
 		 fread(*slots, sizeof(SavedSlot), header.count, file) != (size_t) header.count) ||
-		fread(&trailer, sizeof(trailer), 1, file) != 1 ||
-		trailer != STATE_MAGIC)
+		fread(&stored, sizeof(stored), 1, file) != 1 ||
+		fread(&extra, 1, 1, file) != 0)
+		return -1;
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &header, sizeof(header));
+	COMP_CRC32C(crc, *slots, sizeof(SavedSlot) * header.count);
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(crc, stored))
 		return -1;
 	return header.count;
 }
@@ -169,7 +200,10 @@ idalloc_restart_load(void)
 
 	if (count < 0)
 	{
-		ereport(LOG, (errmsg("ignoring corrupt idalloc state file \"%s\"", STATE_FILE)));
+		ereport(LOG,
+				(errmsg("ignoring idalloc state file \"%s\": it is corrupt, or not of this version",
+						STATE_FILE),
+				 errdetail("Allocators resume at their persisted ends.")));
 		return;
 	}
 	if (!cleanly_shut_down() ||
@@ -184,7 +218,7 @@ idalloc_restart_load(void)
 	/* with a lowered idalloc.max_allocators, the rest resume at their
 	 * persisted end */
 	for (int i = 0; i < count; i++)
-		if (idalloc_restore_slot(slots[i].dboid, slots[i].id,
+		if (idalloc_restore_slot(slots[i].dboid, slots[i].extoid, slots[i].id,
 								 slots[i].next, slots[i].end) != NULL)
 			restored++;
 	ereport(LOG,

@@ -4,10 +4,12 @@
  *		Shared-memory state of live allocators and its locking protocol.
  *
  * Shared memory holds idalloc.max_allocators slots.  A slot is "attached"
- * to one allocator, identified by (database OID, registry id); the id
- * comes from a sequence and is never reused, so a dropped-and-recreated
- * allocator of the same name, or the same name in another database, never
- * meets the state of another one.  A slot holds:
+ * to one allocator, identified by (database OID, extension OID, registry
+ * id); the id comes from the installation's sequence and is never reused,
+ * so a dropped-and-recreated allocator of the same name, the same name in
+ * another database, or a second installation of the extension in the same
+ * transaction (whose sequence starts again at 1) never meets the state of
+ * another one.  A slot holds:
  *
  *	next		next ID to hand out (pg_atomic_uint64 holding an int64)
  *	end			end (exclusive) of the block that is persisted *and flushed*
@@ -23,16 +25,20 @@
  * Locking protocol
  * ----------------
  * idalloc_shared->lock (the "slot-assignment lock"):
- *		EXCLUSIVE to attach or detach a slot (writes dboid, id, generation);
- *		SHARED to look slots up or list them.
+ *		EXCLUSIVE to attach or detach a slot (writes dboid, extoid, id,
+ *		generation); SHARED to look slots up or list them.
  * slot lock (one LWLock per slot, same tranche "idalloc"):
  *		protects block_advances and unverified; EXCLUSIVE while publishing
  *		a new end, raising next or bumping cache_epoch for an advance,
  *		giving back a cached range, and detaching.
- * allocator advance lock (a transaction-level heavyweight lock, advisory
- *		tag (database, id, IDALLOC_LOCKTAG_FIELD4)): held by the one backend
- *		that persists the allocator's next block, from its re-check of the
- *		slot to the publication of the new end; the others wait on it.
+ * allocator advance lock (a heavyweight lock, advisory tag (database, id,
+ *		IDALLOC_LOCKTAG_FIELD4), taken and released explicitly): held by the
+ *		one backend that persists the allocator's next block (or raises it,
+ *		idalloc_raise), from its re-check of the slot to the publication of
+ *		the new end; the others sleep on it, interruptibly, and visible to
+ *		the deadlock detector (which a condition variable would not be: the
+ *		in-place write can itself wait for a transaction that drops the
+ *		allocator).
  * backend cache lock (cache.c, one per backend): see there.
  * Nesting: advance lock, then the slot-assignment lock, then a backend
  * cache lock, then a slot lock.
@@ -133,6 +139,7 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u32(&slot->cache_epoch, 0);
 			pg_atomic_init_u32(&slot->cache_size, 1);
 			slot->dboid = InvalidOid;
+			slot->extoid = InvalidOid;
 			slot->id = 0;
 			slot->block_advances = 0;
 			slot->unverified = false;
@@ -142,10 +149,10 @@ idalloc_shmem_init(void)
 }
 
 static inline bool
-slot_is(IdallocSlot *slot, Oid dboid, int64 id)
+slot_is(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id)
 {
 	return pg_atomic_read_u64(&slot->generation) != 0 &&
-		slot->dboid == dboid && slot->id == id;
+		slot->dboid == dboid && slot->extoid == extoid && slot->id == id;
 }
 
 static void
@@ -158,17 +165,17 @@ fill_ref(IdallocSlot *slot, IdallocRef *ref)
 }
 
 /*
- * The slot attached to (dboid, id), or NULL; *free_slot (if not NULL) gets
- * the first free slot.  Caller holds the slot-assignment lock.
+ * The slot attached to (dboid, extoid, id), or NULL; *free_slot (if not
+ * NULL) gets the first free slot.  Caller holds the slot-assignment lock.
  */
 static IdallocSlot *
-find_slot(Oid dboid, int64 id, IdallocSlot **free_slot)
+find_slot(Oid dboid, Oid extoid, int64 id, IdallocSlot **free_slot)
 {
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
 		IdallocSlot *slot = &idalloc_slots[i];
 
-		if (slot_is(slot, dboid, id))
+		if (slot_is(slot, dboid, extoid, id))
 			return slot;
 		if (free_slot != NULL && *free_slot == NULL &&
 			pg_atomic_read_u64(&slot->generation) == 0)
@@ -180,10 +187,11 @@ find_slot(Oid dboid, int64 id, IdallocSlot **free_slot)
 /* Fill a free slot.  Caller holds the slot-assignment lock exclusive (or
  * is the postmaster at start-up, alone). */
 static void
-fill_slot(IdallocSlot *slot, Oid dboid, int64 id, int64 next, int64 end,
-		  int32 cache, bool unverified)
+fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
+		  int64 end, int32 cache, bool unverified)
 {
 	slot->dboid = dboid;
+	slot->extoid = extoid;
 	slot->id = id;
 	slot->block_advances = 0;
 	slot->unverified = unverified;
@@ -201,35 +209,34 @@ fill_slot(IdallocSlot *slot, Oid dboid, int64 id, int64 next, int64 end,
  * A slot restored from the shutdown state file holds the exact next ID of a
  * clean shutdown.  Trust it only where the row agrees: its end must not be
  * beyond the row's persisted end (else next and end restart at the larger
- * of the row's end and the saved next, so that nothing repeats).  Caller
- * holds the slot-assignment lock exclusive.
+ * of the row's end and the saved next, so that nothing repeats).  Returns
+ * where it restarts in that case, else -1 (the caller logs it, after
+ * letting go of the locks).  Caller holds the slot-assignment lock
+ * exclusive.
  */
-static void
+static int64
 verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
 {
 	LWLock	   *lock = slot_lock(slot);
-	int64		next = (int64) pg_atomic_read_u64(&slot->next);
-	int64		end = (int64) pg_atomic_read_u64(&slot->end);
+	int64		restart = -1;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (end > row->persisted_end)
+	if ((int64) pg_atomic_read_u64(&slot->end) > row->persisted_end)
 	{
-		int64		restart = Max(row->persisted_end, next);
-
-		elog(LOG, "idalloc: saved state of allocator " INT64_FORMAT
-			 " is ahead of its row; resuming at " INT64_FORMAT,
-			 row->id, restart);
+		restart = Max(row->persisted_end,
+					  (int64) pg_atomic_read_u64(&slot->next));
 		pg_atomic_write_u64(&slot->next, (uint64) restart);
 		pg_atomic_write_u64(&slot->end, (uint64) restart);
 	}
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(row->cache, 1));
 	slot->unverified = false;
 	LWLockRelease(lock);
+	return restart;
 }
 
 /*
- * Find or attach the slot of allocator (dboid, id) whose row is `row`
- * (read with a fresh snapshot).  A new attachment starts with next = end =
+ * Find or attach the slot of allocator (dboid, extoid, row->id) whose row
+ * is `row` (read with a fresh snapshot).  A new attachment starts with next = end =
  * the row's persisted end: nothing can be handed out before the first
  * block advance, which reads the row again under the in-place update lock
  * (so a stale persisted_end here can never cause a repeat).
@@ -237,16 +244,18 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
  * Returns false when every slot is taken (idalloc.max_allocators).
  */
 bool
-idalloc_attach(Oid dboid, int64 id, const IdallocRow *row, IdallocRef *ref)
+idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
 {
 	IdallocSlot *slot;
 	IdallocSlot *free_slot = NULL;
+	int64		id = row->id;
+	int64		restart = -1;
 
-	Assert(row->id == id);
+	Assert(OidIsValid(extoid));
 
 	/* common case: already attached (and verified) by someone */
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	slot = find_slot(dboid, id, NULL);
+	slot = find_slot(dboid, extoid, id, NULL);
 	if (slot != NULL && !slot->unverified)
 		fill_ref(slot, ref);
 	else
@@ -256,20 +265,26 @@ idalloc_attach(Oid dboid, int64 id, const IdallocRow *row, IdallocRef *ref)
 		return true;
 
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dboid, id, &free_slot);
+	slot = find_slot(dboid, extoid, id, &free_slot);
 	if (slot == NULL && free_slot != NULL)
 	{
 		slot = free_slot;
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
-		fill_slot(slot, dboid, id, row->persisted_end, row->persisted_end,
-				  row->cache, false);
+		fill_slot(slot, dboid, extoid, id, row->persisted_end,
+				  row->persisted_end, row->cache, false);
 		LWLockRelease(slot_lock(slot));
 	}
 	else if (slot != NULL && slot->unverified)
-		verify_restored_slot(slot, row);
+		restart = verify_restored_slot(slot, row);
 	if (slot != NULL)
 		fill_ref(slot, ref);
 	LWLockRelease(idalloc_shared->lock);
+
+	if (restart >= 0)
+		ereport(LOG,
+				(errmsg("idalloc: saved state of allocator " INT64_FORMAT
+						" is ahead of its row; resuming at " INT64_FORMAT,
+						id, restart)));
 	return slot != NULL;
 }
 
@@ -279,26 +294,26 @@ idalloc_attach(Oid dboid, int64 id, const IdallocRow *row, IdallocRef *ref)
  * NULL if no slot is free.
  */
 IdallocSlot *
-idalloc_restore_slot(Oid dboid, int64 id, int64 next, int64 end)
+idalloc_restore_slot(Oid dboid, Oid extoid, int64 id, int64 next, int64 end)
 {
 	IdallocSlot *free_slot = NULL;
 
 	Assert(!IsUnderPostmaster);
-	if (find_slot(dboid, id, &free_slot) != NULL || free_slot == NULL ||
-		next > end)
+	if (find_slot(dboid, extoid, id, &free_slot) != NULL ||
+		free_slot == NULL || next > end || !OidIsValid(extoid))
 		return NULL;
-	fill_slot(free_slot, dboid, id, next, end, 1, true);
+	fill_slot(free_slot, dboid, extoid, id, next, end, 1, true);
 	return free_slot;
 }
 
 /* idalloc_alter changed the cache size: later refills use it. */
 void
-idalloc_set_cache_size(Oid dboid, int64 id, int32 cache)
+idalloc_set_cache_size(Oid dboid, Oid extoid, int64 id, int32 cache)
 {
 	IdallocSlot *slot;
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	slot = find_slot(dboid, id, NULL);
+	slot = find_slot(dboid, extoid, id, NULL);
 	if (slot != NULL)
 		pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
 	LWLockRelease(idalloc_shared->lock);
@@ -351,33 +366,40 @@ detach_slot(IdallocSlot *slot)
 	pg_atomic_write_u64(&slot->end, FREE_SLOT_VALUE);
 	pg_atomic_write_u64(&slot->next, FREE_SLOT_VALUE);
 	slot->dboid = InvalidOid;
+	slot->extoid = InvalidOid;
 	slot->id = 0;
 	LWLockRelease(lock);
 }
 
-/* Detach allocator (dboid, id) if attached. */
+/* Detach allocator (dboid, extoid, id) if attached. */
 void
-idalloc_detach(Oid dboid, int64 id)
+idalloc_detach(Oid dboid, Oid extoid, int64 id)
 {
 	IdallocSlot *slot;
 
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dboid, id, NULL);
+	slot = find_slot(dboid, extoid, id, NULL);
 	if (slot != NULL)
 		detach_slot(slot);
 	LWLockRelease(idalloc_shared->lock);
 }
 
-/* Detach every allocator of a database (DROP EXTENSION, DROP DATABASE). */
+/*
+ * Detach every allocator of installation extoid in database dboid (DROP
+ * EXTENSION), or of every installation there if extoid is InvalidOid (DROP
+ * DATABASE).
+ */
 void
-idalloc_detach_database(Oid dboid)
+idalloc_detach_all(Oid dboid, Oid extoid)
 {
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
 		IdallocSlot *slot = &idalloc_slots[i];
 
-		if (pg_atomic_read_u64(&slot->generation) != 0 && slot->dboid == dboid)
+		if (pg_atomic_read_u64(&slot->generation) != 0 &&
+			slot->dboid == dboid &&
+			(!OidIsValid(extoid) || slot->extoid == extoid))
 			detach_slot(slot);
 	}
 	LWLockRelease(idalloc_shared->lock);
@@ -457,7 +479,8 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
  * Errors (dropped allocator, range exhausted) leave the slot as it was.
  */
 IdallocTake
-idalloc_take_slow(IdallocRef *ref, int64 count, int64 floor, int64 *first)
+idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
+				  int64 floor, int64 *first)
 {
 	IdallocSlot *slot = ref->slot;
 	LWLock	   *lock = slot_lock(slot);
@@ -485,7 +508,7 @@ idalloc_take_slow(IdallocRef *ref, int64 count, int64 floor, int64 *first)
 		return (IdallocTake) result;
 	}
 
-	new_end = idalloc_persist_block(ref->id, cur_next, cur_end, count,
+	new_end = idalloc_persist_block(ref->id, name, cur_next, cur_end, count,
 									floor, &next_floor);
 	Assert(new_end >= next_floor);
 
@@ -507,4 +530,43 @@ idalloc_take_slow(IdallocRef *ref, int64 count, int64 floor, int64 *first)
 	LWLockRelease(lock);
 	LockRelease(&tag, ExclusiveLock, false);
 	return (IdallocTake) result;
+}
+
+/*
+ * Merge a restored or replicated row into allocator (MyDatabaseId, extoid,
+ * id): its persisted end becomes at least `floor` (written into the row,
+ * flushed), and, if the allocator is live in shared memory, every later ID
+ * is >= floor (as idalloc_advance, but without taking a slot for an
+ * allocator nobody uses).  Holds the allocator's advance lock, so no block
+ * advance interleaves.
+ */
+void
+idalloc_raise(Oid extoid, int64 id, int64 floor)
+{
+	LOCKTAG		tag;
+	IdallocSlot *slot;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
+						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	floor = idalloc_persist_raise(id, floor);
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(MyDatabaseId, extoid, id, NULL);
+	if (slot != NULL)
+	{
+		LWLock	   *lock = slot_lock(slot);
+
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		/* next first, then end: see the protocol above */
+		raise_next(slot, floor);
+		pg_memory_barrier();
+		if ((int64) pg_atomic_read_u64(&slot->end) < floor)
+			pg_atomic_write_u64(&slot->end, (uint64) floor);
+		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
+		LWLockRelease(lock);
+	}
+	LWLockRelease(idalloc_shared->lock);
+	LockRelease(&tag, ExclusiveLock, false);
 }

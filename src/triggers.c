@@ -1,0 +1,542 @@
+/*-------------------------------------------------------------------------
+ *
+ * triggers.c
+ *		Who may write idalloc's catalog table, and how rows that arrive
+ *		from elsewhere are merged.
+ *
+ * The table (idalloc_registry) is written by idalloc's own functions:
+ * inserts and deletes through SPI, everything else in place (persist.c).
+ * Its triggers, which are ENABLE ALWAYS (they fire under
+ * session_replication_role = replica too), let through:
+ *
+ *	- idalloc's own writes (idalloc_internal_write) and idalloc's own
+ *	  extension script (CREATE/ALTER EXTENSION idalloc, checked by the
+ *	  extension's OID, not by creating_extension alone);
+ *	- COPY FROM into the real table, by OID (idalloc_copy_relid, set by the
+ *	  utility hook below): how pg_restore and a plain dump bring rows back;
+ *	- a logical-replication apply or table-sync worker (IsLogicalWorker()):
+ *	  rows a subscription brings.
+ * Anything else is refused (42501), whoever runs it.
+ *
+ * A row that arrives from a restore or a subscription is merged: if an
+ * allocator of that name exists, it takes the row's block and cache and
+ * its persisted end is raised to at least the row's (never lowered), and
+ * the row itself is skipped; else the row is inserted as a new allocator,
+ * under a registry id of this installation (the row's own if it is free; a
+ * subscription's ids come from the publisher's sequence, so they always get
+ * a fresh one).  An UPDATE a subscription applies is merged the same way;
+ * a DELETE or TRUNCATE it applies is skipped: replication can raise an
+ * allocator, never lower or remove it, and never breaks on it.
+ *
+ * Every trigger first checks that it fires on idalloc's real table
+ * (registry.c): attached to a look-alike table (a temporary table or one in
+ * another schema, with any columns), it errors out before reading a row.
+ * The trigger functions are not executable by PUBLIC, so only a superuser
+ * could attach them anywhere in the first place.
+ *
+ * The utility hook also refuses (42501), outside idalloc's own script, the
+ * commands that would switch the guard off: ALTER TABLE ... ENABLE/DISABLE
+ * TRIGGER or RULE, CREATE TRIGGER and CREATE RULE on the table.
+ *
+ * Finally, DROP EXTENSION idalloc followed by CREATE EXTENSION idalloc in
+ * one transaction (pg_restore --clean --single-transaction, or pg_dump -c
+ * run by psql -1) must not restart the allocators: when the old table is
+ * dropped, the persisted end of each of its allocators is remembered for
+ * the rest of the transaction (the "stash"), and a row of the same name
+ * inserted into the new table in that transaction starts at least there.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "replication/logicalworker.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "idalloc.h"
+
+/* idalloc_registry while a COPY FROM into it runs (a restore), else 0 */
+Oid			idalloc_copy_relid = InvalidOid;
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* name -> persisted end of a dropped installation, for this transaction */
+typedef struct StashEntry
+{
+	char		name[NAMEDATALEN];
+	int64		end;
+} StashEntry;
+
+static HTAB *stash = NULL;
+
+PG_FUNCTION_INFO_V1(idalloc_registry_insert);
+PG_FUNCTION_INFO_V1(idalloc_registry_guard);
+
+/* ---------- the stash of a dropped installation ---------- */
+
+/*
+ * Relation relid is being dropped (object_access_hook, before the drop):
+ * if it is idalloc's table, remember the persisted end of each of its
+ * allocators.  The caller's DROP holds an AccessExclusiveLock on it, so no
+ * block advance is in progress or can start.
+ */
+void
+idalloc_stash_dropped_registry(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	IdallocRegistry reg;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HASHCTL		ctl;
+
+	if (relname == NULL || strcmp(relname, IDALLOC_REGISTRY_TABLE) != 0 ||
+		!idalloc_is_registry(relid, &reg))
+		return;
+
+	if (stash == NULL)
+	{
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(StashEntry);
+		ctl.hcxt = TopTransactionContext;
+		stash = hash_create("idalloc dropped allocators", 16, &ctl,
+							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		name_null;
+		bool		end_null;
+		Datum		name = heap_getattr(tup, Anum_registry_name, desc, &name_null);
+		Datum		end = heap_getattr(tup, Anum_registry_persisted_end, desc,
+									   &end_null);
+		char	   *cname;
+		StashEntry *e;
+		bool		found;
+
+		if (name_null || end_null)
+			continue;
+		cname = TextDatumGetCString(name);
+		if (strlen(cname) >= NAMEDATALEN)
+			continue;
+		e = hash_search(stash, cname, HASH_ENTER, &found);
+		if (!found || e->end < DatumGetInt64(end))
+			e->end = DatumGetInt64(end);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* End of transaction: the stash (in TopTransactionContext) is gone. */
+void
+idalloc_stash_reset(void)
+{
+	stash = NULL;
+}
+
+/* The remembered persisted end of `name`, or PG_INT64_MIN. */
+static int64
+stash_floor(const char *name)
+{
+	StashEntry *e;
+
+	if (stash == NULL || strlen(name) >= NAMEDATALEN)
+		return PG_INT64_MIN;
+	e = hash_search(stash, name, HASH_FIND, NULL);
+	return e != NULL ? e->end : PG_INT64_MIN;
+}
+
+/* ---------- the triggers ---------- */
+
+static TriggerData *
+trigger_data(FunctionCallInfo fcinfo, const char *fname)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						fname)));
+	return (TriggerData *) fcinfo->context;
+}
+
+static void
+report_protocol(const char *fname, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("function \"%s\" must be fired %s", fname, what)));
+}
+
+/* The trigger fires on idalloc's real table, or errors out. */
+static void
+check_real_table(TriggerData *trigdata, const char *fname,
+				 IdallocRegistry *reg)
+{
+	Relation	rel = trigdata->tg_relation;
+
+	if (!idalloc_is_registry(RelationGetRelid(rel), reg))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired on table \"%s\" of extension \"idalloc\"",
+						fname, IDALLOC_REGISTRY_TABLE),
+				 errdetail("It was fired on table \"%s\".",
+						   RelationGetRelationName(rel))));
+}
+
+static void
+refuse_direct_write(Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("table \"%s\" can only be changed through idalloc's functions",
+					RelationGetRelationName(rel)),
+			 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
+}
+
+/* Writes by idalloc itself or its own extension script. */
+static inline bool
+own_write(void)
+{
+	return idalloc_internal_write || idalloc_in_own_script();
+}
+
+static int64
+tuple_int8(HeapTuple tup, TupleDesc desc, int attnum, int64 if_null)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? if_null : DatumGetInt64(d);
+}
+
+static int32
+tuple_int4(HeapTuple tup, TupleDesc desc, int attnum, int32 if_null)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? if_null : DatumGetInt32(d);
+}
+
+/* The row's name, or NULL if it is null or too long to be one. */
+static char *
+tuple_name(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_registry_name, desc, &isnull);
+	char	   *name;
+
+	if (isnull)
+		return NULL;
+	name = TextDatumGetCString(d);
+	return strlen(name) >= 1 && strlen(name) < NAMEDATALEN ? name : NULL;
+}
+
+/*
+ * Merge a row from a restore or a subscription into the existing allocator
+ * of its name: take the row's block and cache (where they differ and are
+ * valid), then raise the persisted end to at least the row's, written into
+ * the allocator's own row and flushed (idalloc_raise).
+ */
+static void
+merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
+		  HeapTuple tup, TupleDesc desc)
+{
+	int64		block = tuple_int8(tup, desc, Anum_registry_block, -1);
+	int32		cache = tuple_int4(tup, desc, Anum_registry_cache, -1);
+	int64		end = tuple_int8(tup, desc, Anum_registry_persisted_end,
+								 PG_INT64_MIN);
+
+	if (block == existing->block || block < 1)
+		block = -1;
+	if (cache == existing->cache || cache < 1)
+		cache = -1;
+	if (block > 0 || cache > 0)
+		idalloc_persist_sizes(existing->id, block, cache);
+	if (cache > 0)
+		idalloc_set_cache_size(MyDatabaseId, reg->extoid, existing->id, cache);
+	if (end > existing->persisted_end)
+		idalloc_raise(reg->extoid, existing->id, end);
+}
+
+/*
+ * BEFORE INSERT row trigger on the catalog table (see the file header).
+ * A new row gets a registry id of this installation and, after a DROP
+ * EXTENSION in this transaction, at least the dropped allocator's
+ * persisted end.  A new row not written by idalloc_create (which does it
+ * itself) is remembered, so that its slot is let go if the transaction
+ * rolls back.
+ */
+Datum
+idalloc_registry_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = trigger_data(fcinfo, "idalloc_registry_insert");
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	IdallocRegistry reg;
+	bool		from_copy;
+	bool		from_subscription;
+	char	   *name;
+	int64		id;
+	int64		end;
+	int64		floor;
+	IdallocRow	existing;
+
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		report_protocol("idalloc_registry_insert",
+						"BEFORE INSERT FOR EACH ROW");
+	idalloc_check_loaded();
+	check_real_table(trigdata, "idalloc_registry_insert", &reg);
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	tup = trigdata->tg_trigtuple;
+	from_copy = OidIsValid(idalloc_copy_relid) &&
+		idalloc_copy_relid == RelationGetRelid(rel);
+	from_subscription = IsLogicalWorker();
+	if (!own_write() && !from_copy && !from_subscription)
+		refuse_direct_write(rel);
+
+	/* a row without a name: let the NOT NULL constraint say so */
+	name = tuple_name(tup, desc);
+	if (name == NULL)
+		return PointerGetDatum(tup);
+
+	if ((from_copy || from_subscription) && !idalloc_internal_write &&
+		idalloc_row_by_name(name, &existing, &reg))
+	{
+		merge_row(&reg, &existing, tup, desc);
+		return PointerGetDatum(NULL);
+	}
+
+	/* a new row: an id of ours, and not below a dropped installation */
+	id = tuple_int8(tup, desc, Anum_registry_id, 0);
+	end = tuple_int8(tup, desc, Anum_registry_persisted_end, PG_INT64_MIN);
+	floor = stash_floor(name);
+	{
+		int64		new_id = idalloc_registry_fresh_id(rel, &reg,
+													   from_subscription ? 0 : id);
+		int64		new_end = Max(end, floor);
+
+		if (new_id != id || new_end != end)
+		{
+			Datum	   *values = palloc0(desc->natts * sizeof(Datum));
+			bool	   *nulls = palloc0(desc->natts * sizeof(bool));
+			bool	   *replace = palloc0(desc->natts * sizeof(bool));
+
+			values[Anum_registry_id - 1] = Int64GetDatum(new_id);
+			replace[Anum_registry_id - 1] = true;
+			if (new_end != end && end != PG_INT64_MIN)
+			{
+				values[Anum_registry_persisted_end - 1] = Int64GetDatum(new_end);
+				replace[Anum_registry_persisted_end - 1] = true;
+			}
+			tup = heap_modify_tuple(tup, desc, values, nulls, replace);
+			id = new_id;
+		}
+	}
+	if (!idalloc_internal_write)
+		idalloc_remember_create(reg.extoid, id);
+	return PointerGetDatum(tup);
+}
+
+/*
+ * BEFORE UPDATE OR DELETE row trigger and BEFORE TRUNCATE statement
+ * trigger on the catalog table: only idalloc itself changes rows.  A
+ * transactional UPDATE in particular could overwrite an in-place advance
+ * with an older persisted end, and IDs would repeat.  What a subscription
+ * applies is merged (UPDATE) or skipped (DELETE); see the file header.
+ */
+Datum
+idalloc_registry_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = trigger_data(fcinfo, "idalloc_registry_guard");
+	IdallocRegistry reg;
+	Relation	rel;
+
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ?
+		 TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) :
+		 !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event)))
+		report_protocol("idalloc_registry_guard",
+						"BEFORE UPDATE OR DELETE FOR EACH ROW, or BEFORE TRUNCATE FOR EACH STATEMENT");
+	idalloc_check_loaded();
+	check_real_table(trigdata, "idalloc_registry_guard", &reg);
+	rel = trigdata->tg_relation;
+
+	if (own_write())
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+			return PointerGetDatum(NULL);
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+			return PointerGetDatum(trigdata->tg_newtuple);
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	}
+	if (IsLogicalWorker() && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	{
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+			char	   *name = tuple_name(trigdata->tg_newtuple, desc);
+			IdallocRow	existing;
+
+			if (name != NULL && idalloc_row_by_name(name, &existing, &reg))
+				merge_row(&reg, &existing, trigdata->tg_newtuple, desc);
+		}
+		return PointerGetDatum(NULL);	/* skip the row */
+	}
+	refuse_direct_write(rel);
+	return PointerGetDatum(NULL);	/* not reached */
+}
+
+/* ---------- the utility hook ---------- */
+
+/* Is the RangeVar idalloc's table? */
+static bool
+names_registry(RangeVar *rv)
+{
+	IdallocRegistry reg;
+
+	if (rv == NULL)
+		return false;
+	return idalloc_is_registry(RangeVarGetRelid(rv, NoLock, true), &reg);
+}
+
+static bool
+switches_triggers_or_rules(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+			case AT_EnableRule:
+			case AT_EnableAlwaysRule:
+			case AT_EnableReplicaRule:
+			case AT_DisableRule:
+				return true;
+			default:
+				break;
+		}
+	}
+	return false;
+}
+
+static void
+refuse_guard_change(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s on table \"%s\" of extension \"idalloc\"",
+					what, IDALLOC_REGISTRY_TABLE),
+			 errdetail("Its triggers keep allocators from being changed behind idalloc's back.")));
+}
+
+/*
+ * Refuse what would switch the table's guard off; mark COPY FROM into the
+ * table (by OID) for the insert trigger.
+ */
+static void
+idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	Oid			save = idalloc_copy_relid;
+	Oid			copy_relid = InvalidOid;
+
+	if (idalloc_shared != NULL && IsTransactionState())
+	{
+		switch (nodeTag(stmt))
+		{
+			case T_CopyStmt:
+				{
+					CopyStmt   *copy = (CopyStmt *) stmt;
+					IdallocRegistry reg;
+					Oid			relid;
+
+					if (!copy->is_from || copy->relation == NULL)
+						break;
+					relid = RangeVarGetRelid(copy->relation, NoLock, true);
+					if (idalloc_is_registry(relid, &reg))
+						copy_relid = relid;
+					break;
+				}
+			case T_AlterTableStmt:
+				if (switches_triggers_or_rules((AlterTableStmt *) stmt) &&
+					names_registry(((AlterTableStmt *) stmt)->relation) &&
+					!idalloc_in_own_script())
+					refuse_guard_change("enable or disable triggers or rules");
+				break;
+			case T_CreateTrigStmt:
+				if (names_registry(((CreateTrigStmt *) stmt)->relation) &&
+					!idalloc_in_own_script())
+					refuse_guard_change("create a trigger");
+				break;
+			case T_RuleStmt:
+				if (names_registry(((RuleStmt *) stmt)->relation) &&
+					!idalloc_in_own_script())
+					refuse_guard_change("create a rule");
+				break;
+			default:
+				break;
+		}
+	}
+
+	if (OidIsValid(copy_relid))
+		idalloc_copy_relid = copy_relid;
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree,
+									context, params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		idalloc_copy_relid = save;
+	}
+	PG_END_TRY();
+}
+
+/* From _PG_init. */
+void
+idalloc_triggers_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = idalloc_process_utility;
+}
