@@ -195,7 +195,11 @@ check_real_table(TriggerData *trigdata, const char *fname,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired on table \"%s\" of extension \"idalloc\"",
 						fname, IDALLOC_REGISTRY_TABLE),
-				 errdetail("It was fired on table \"%s\".",
+				 RelationUsesLocalBuffers(rel) ?
+				 errdetail("It was fired on temporary table \"%s\".",
+						   RelationGetRelationName(rel)) :
+				 errdetail("It was fired on table \"%s.%s\".",
+						   get_namespace_name(RelationGetNamespace(rel)),
 						   RelationGetRelationName(rel))));
 }
 
@@ -453,6 +457,31 @@ switches_triggers_or_rules(AlterTableStmt *stmt)
 	return false;
 }
 
+/*
+ * DROP TRIGGER / DROP RULE ... ON idalloc's table?  (The triggers are not
+ * members of the extension themselves, only dependents of its table.)
+ */
+static bool
+drops_trigger_or_rule_of_registry(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_TRIGGER && stmt->removeType != OBJECT_RULE)
+		return false;
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = (List *) lfirst(lc);
+
+		/* (schema.)table.trigger */
+		if (list_length(names) < 2)
+			continue;
+		if (names_registry(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																  list_length(names) - 1))))
+			return true;
+	}
+	return false;
+}
+
 static void
 refuse_guard_change(const char *what)
 {
@@ -509,6 +538,11 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 				if (names_registry(((RuleStmt *) stmt)->relation) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("create a rule");
+				break;
+			case T_DropStmt:
+				if (drops_trigger_or_rule_of_registry((DropStmt *) stmt) &&
+					!idalloc_in_own_script())
+					refuse_guard_change("drop a trigger or rule");
 				break;
 			default:
 				break;
