@@ -569,12 +569,15 @@ idalloc_create(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("allocator \"%s\" already exists", name)));
 
-	/* take a slot now: the limit is checked at create, as promised */
-	row.id = id;
-	row.start = start;
-	row.block = block;
-	row.persisted_end = start;
-	row.cache = cache;
+	/*
+	 * Take a slot now: the limit is checked at create, as promised.  The
+	 * row is read back: the insert trigger may have given it another id or
+	 * a higher persisted end (a DROP EXTENSION earlier in this
+	 * transaction).
+	 */
+	if (!idalloc_row_by_name(name, &row, &reg) || row.id != id)
+		elog(ERROR, "idalloc: row of allocator \"%s\" vanished after insert",
+			 name);
 	attach_row(reg.extoid, &row, true, &ref);
 	local_entry_set(name, &ref);
 	PG_RETURN_VOID();
