@@ -12,6 +12,9 @@
 #   make bench               set up, build, install, run the benchmark on a
 #                            throwaway cluster (port 55435, .run/bench) and
 #                            print one markdown table; see bench/README.md
+#   make soak                set up, build, install, run the long forms of the
+#                            crash loop (t/009) and the SQL fuzzer (t/010) and
+#                            print one summary; see scripts/soak.sh
 #
 # demo/test/stop/bench do not need PGXS: they work on a machine where nothing is
 # installed yet (scripts/setup.sh installs what is missing, as root).
@@ -81,3 +84,10 @@ test:
 
 bench:
 	@bash bench/run.sh
+
+# The long forms of t/009 and t/010, bounded by IDALLOC_CRASH_CYCLES,
+# IDALLOC_CRASH_SECONDS and IDALLOC_FUZZ_CALLS (see scripts/soak.sh).
+.PHONY: soak
+soak: export MAKE := $(MAKE)
+soak:
+	@bash scripts/soak.sh

@@ -53,7 +53,8 @@
 #   start_psql_script($node, $file, $out, $err, %o)
 #                                 psql -X -A -t -q -f $file in the
 #                                 background (IPC::Run), stdout / stderr to
-#                                 files; o: dbname, user, appname, vars
+#                                 files; o: dbname, user, appname, vars,
+#                                 timeout (s: finish dies after it)
 #   server_crashes($log_text)     lines of a server log that show a backend
 #                                 crash, a crash-restart or a PANIC
 #
@@ -303,7 +304,8 @@ sub wait_for_server
 # psql -X -A -t -q -f $file against $node in the background; stdout goes to
 # $out, stderr to $err (files).  Returns the IPC::Run harness ($h->finish
 # waits for it, $h->kill_kill stops it).
-#   dbname (postgres), user, appname, vars => { NAME => value } (-v)
+#   dbname (postgres), user, appname, vars => { NAME => value } (-v),
+#   timeout => seconds ($h->finish dies when they are up)
 sub start_psql_script
 {
 	my ($node, $file, $out, $err, %opt) = @_;
@@ -316,7 +318,8 @@ sub start_psql_script
 	{
 		push @cmd, '-v', "$var=$opt{vars}{$var}";
 	}
-	return IPC::Run::start(\@cmd, '<', \undef, '>', $out, '2>', $err);
+	my @timer = defined $opt{timeout} ? (IPC::Run::timeout($opt{timeout})) : ();
+	return IPC::Run::start(\@cmd, '<', \undef, '>', $out, '2>', $err, @timer);
 }
 
 # Lines of a server log that show a crash: a backend that died by a signal
