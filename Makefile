@@ -15,6 +15,13 @@
 #   make soak                set up, build, install, run the long forms of the
 #                            crash loop (t/009) and the SQL fuzzer (t/010) and
 #                            print one summary; see scripts/soak.sh
+#   make lint                cppcheck and clang-tidy on src/*.c (installs them
+#                            from Debian's archive if missing); non-zero exit
+#                            on any finding; see scripts/lint.sh, .clang-tidy
+#   make valgrind            set up, build, install, run the pg_regress and
+#                            isolation suites against a server under valgrind
+#                            memcheck (.run/valgrind); fails on a report in
+#                            idalloc's code; see scripts/valgrind.sh
 #
 # demo/test/stop/bench do not need PGXS: they work on a machine where nothing is
 # installed yet (scripts/setup.sh installs what is missing, as root).
@@ -84,6 +91,15 @@ test:
 
 bench:
 	@bash bench/run.sh
+
+.PHONY: lint valgrind
+lint valgrind: export MAKE := $(MAKE)
+
+lint:
+	@bash scripts/lint.sh
+
+valgrind:
+	@bash scripts/valgrind.sh
 
 # The long forms of t/009 and t/010, bounded by IDALLOC_CRASH_CYCLES,
 # IDALLOC_CRASH_SECONDS and IDALLOC_FUZZ_CALLS (see scripts/soak.sh).
