@@ -39,16 +39,14 @@ my $seed       = $ENV{IDALLOC_SEED}          // (time() ^ $$);
 srand($seed);
 note "crash loop: up to $max_cycles cycles / $max_secs s, $nclients clients, seed $seed";
 
-my $node = idalloc_node('crashloop',
+my $node = idalloc_node(
+	'crashloop',
 	conf => "restart_after_crash = on\nmax_connections = "
-	  . ($nclients + 20) . "\n");
-$node->safe_psql(
-	'postgres', q{
-	SELECT idalloc_create('tiny', block => 3);
-	SELECT idalloc_create('normal', block => 1000);
-	SELECT idalloc_create('cached', block => 100, cache => 50);
-	CREATE TABLE sink (id bigint);
-});
+	  . ($nclients + 20) . "\n",
+	sql => q{SELECT idalloc_create('tiny', block => 3);
+	         SELECT idalloc_create('normal', block => 1000);
+	         SELECT idalloc_create('cached', block => 100, cache => 50);
+	         CREATE TABLE sink (id bigint);});
 my @allocators = qw(tiny normal cached default);
 
 my $dir = PostgreSQL::Test::Utils::tempdir;

@@ -13,7 +13,8 @@
 # Nodes and SQL
 #   idalloc_node($name, %opt)     a started PostgreSQL::Test::Cluster with
 #                                 idalloc preloaded (and, unless
-#                                 no_extension => 1, CREATE EXTENSION done)
+#                                 no_extension => 1, CREATE EXTENSION done;
+#                                 sql => setup SQL run after it)
 #   lines($out)                   non-empty lines of psql output
 #   sqlstate_of($node, $sql, %o)  run $sql; '' on success, else the SQLSTATE
 #                                 of the first error (o: dbname)
@@ -94,6 +95,7 @@ our @EXPORT = qw(idalloc_node lines sqlstate_of fails_with
 #   conf => "..."        more postgresql.conf lines
 #   no_start => 1        do not start it
 #   no_extension => 1    do not CREATE EXTENSION idalloc in "postgres"
+#   sql => "..."         run this in "postgres" afterwards (safe_psql)
 sub idalloc_node
 {
 	my ($name, %opt) = @_;
@@ -105,6 +107,7 @@ sub idalloc_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION idalloc')
 	  unless $opt{no_extension};
+	$node->safe_psql('postgres', $opt{sql}) if defined $opt{sql};
 	return $node;
 }
 
