@@ -4,13 +4,17 @@
  *		SQL-callable functions: argument checks, errors, and the
  *		backend-local map from allocator name to shared slot.
  *
- * The local map is a hash table in TopMemoryContext whose entries are never
- * removed (pointers to them stay valid, so each call site can keep one in
- * fn_extra and skip hashing when the same name comes again).  An entry
- * holds a reference to a slot plus the slot's generation; the fast path
- * checks the generation after taking IDs, and a stale entry is resolved
- * again from the catalog table (where a dropped allocator is no longer
- * found: 42704).
+ * The local map is a hash table (its own memory context under
+ * TopMemoryContext, "idalloc allocators").  A name is entered only once it
+ * resolves to a row, so asking for missing names costs no memory; entries
+ * whose allocator is gone are swept once the map has doubled since the
+ * last sweep, so its size is bounded by the live allocators.  Each call
+ * site keeps its last entry in fn_extra (a NameMemo), valid while the
+ * map's version is unchanged (a sweep bumps it), so that a repeated name
+ * is not hashed again.  An entry holds a reference to a slot plus the
+ * slot's generation; the fast path checks the generation after taking
+ * IDs, and a stale entry is resolved again from the catalog table (where a
+ * dropped allocator is no longer found: 42704).
  *
  *-------------------------------------------------------------------------
  */
