@@ -206,8 +206,8 @@ while ($cycles < $max_cycles && ($cycles == 0 || time() - $t0 < $max_secs))
 	  : $r < 0.75   ? 'kill9'
 	  : $r < 0.85   ? 'kill9aux'
 	  :               'fast';
-	$how_count{$how}++;
 	$how = 'immediate' if $how eq 'kill9' && !@pids;
+	$how_count{$how}++;
 	my $what = crash($how, \@pids);
 
 	# every client exits once its connection is gone
