@@ -6,8 +6,9 @@
 #   1. scripts/setup.sh, and valgrind from Debian's archive if missing;
 #      build and install idalloc
 #   2. initdb .run/valgrind/data (as "postgres"); settings: those
-#      pg_regress --temp-instance adds, test/idalloc.conf, and a Unix socket
-#      in .run/valgrind only (listen_addresses = '', port 55436)
+#      pg_regress --temp-instance adds, test/idalloc.conf, jit = off,
+#      log_statement = all, and a Unix socket in .run/valgrind only
+#      (listen_addresses = '', port 55436)
 #   3. start the postmaster under
 #        valgrind --tool=memcheck --trace-children=yes --track-origins=yes
 #                 --leak-check=no --error-markers=... --suppressions=...
@@ -325,6 +326,11 @@ as_pg "$BINDIR/initdb" -D "$DATA" --no-locale -E UTF8 -A trust --no-sync >"$OUT/
 	echo "max_prepared_transactions = 2"
 	echo "# which statement a process ran when valgrind reported (pid in the prefix)"
 	echo "log_statement = all"
+	echo "# No LLVM JIT: under memcheck, compiling is very slow, loading llvmjit.so"
+	echo "# trips a known false positive in glibc's ld.so (strncmp in is_dst), and"
+	echo "# functions inlined from idalloc's installed bitcode would run as JIT code"
+	echo "# without idalloc.so frames in their stacks."
+	echo "jit = off"
 	echo "# test/idalloc.conf"
 	cat "$REPO/test/idalloc.conf"
 } | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
