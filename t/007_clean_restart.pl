@@ -235,7 +235,7 @@ ok(-e $state_file, '(d1) fast stop wrote the state file');
 	close $fh;
 }
 $log = start_node();
-like($log, qr/ignoring corrupt idalloc state file/,
+like($log, qr/ignoring idalloc state file .*: it is corrupt/,
 	'(d1) a junk state file is reported as corrupt');
 unlike($log, qr/idalloc: resumed/, '(d1) nothing resumed from junk');
 ok(!-e $state_file, '(d1) the junk file was deleted');
@@ -250,12 +250,12 @@ my $size = -s $state_file;
 ok($size > 4, '(d2) fast stop wrote a non-empty state file');
 truncate($state_file, $size - 4) or die "truncate: $!";
 $log = start_node();
-like($log, qr/ignoring corrupt idalloc state file/,
+like($log, qr/ignoring idalloc state file .*: it is corrupt/,
 	'(d2) a truncated state file is reported as corrupt');
 unlike($log, qr/idalloc: resumed/, '(d2) nothing resumed from a truncated file');
 check_resume_at_persisted('(d2) truncated file', \%before, @plain);
 
-# (d2b) a real file whose trailing magic is wrong
+# (d2b) a real file whose CRC-32C (its last 4 bytes) is wrong
 take_ids($ids, $node, 'small', 2, 'd2b');
 %before = view_state();
 $node->stop('fast');
@@ -268,17 +268,18 @@ $node->stop('fast');
 	close $fh;
 }
 $log = start_node();
-like($log, qr/ignoring corrupt idalloc state file/,
-	'(d2b) a state file with a bad trailer is reported as corrupt');
+like($log, qr/ignoring idalloc state file .*: it is corrupt/,
+	'(d2b) a state file with a bad CRC is reported as corrupt');
 unlike($log, qr/idalloc: resumed/, '(d2b) nothing resumed from it');
-check_resume_at_persisted('(d2b) bad trailer', \%before, @plain);
+check_resume_at_persisted('(d2b) bad CRC', \%before, @plain);
 
 # (d3) a well-formed file whose entry for small is ahead of the row (end
 # beyond the persisted end) and whose next is far below what was handed
-# out: the first backend that attaches it must not trust it, and resume at
-# the row's persisted end.  Layout (restart.c): header {uint32 magic,
-# uint32 version, int32 count}, count x {Oid dboid, (pad), int64 id, next,
-# end}, uint32 magic.
+# out, with a valid CRC (a forgery, not a corruption): the first backend
+# that attaches it must not trust it, and resume at the row's persisted
+# end.  Layout (restart.c, version 2): header {uint32 magic, uint32
+# version, int32 count}, count x {Oid dboid, Oid extoid, int64 id, next,
+# end}, then the CRC-32C of everything before it (uint32).
 take_ids($ids, $node, 'small', 4, 'd3');
 my $small_id = $node->safe_psql('postgres',
 	q{SELECT id FROM idalloc_registry WHERE name = 'small'});
@@ -295,14 +296,17 @@ $node->stop('fast');
 	for my $i (0 .. $count - 1)
 	{
 		my $off = 12 + 32 * $i;
-		my ($db, $id, $next, $end) = unpack('L x4 q q q', substr($raw, $off, 32));
+		my ($db, $ext, $id, $next, $end) = unpack('L L q q q', substr($raw, $off, 32));
 		next unless $db == $dboid && $id == $small_id;
 		is($next, $before{small}[0], '(d3) the file holds the exact next of small');
 		is($end, $before{small}[1], '(d3) the file holds the persisted end of small');
-		substr($raw, $off, 32) = pack('L x4 q q q', $db, $id, 100, $end + 1000);
+		substr($raw, $off, 32) = pack('L L q q q', $db, $ext, $id, 100, $end + 1000);
 		$patched++;
 	}
 	is($patched, 1, '(d3) patched the entry of small');
+	is(unpack('L', substr($raw, -4)), crc32c(substr(slurp_file($state_file), 0, -4)),
+		'(d3) the CRC-32C of the file as written is what the test computes');
+	substr($raw, -4) = pack('L', crc32c(substr($raw, 0, -4)));
 	open my $fh, '>', $state_file or die "open: $!";
 	binmode $fh;
 	print $fh $raw;

@@ -88,7 +88,7 @@ our @EXPORT = qw(idalloc_node lines sqlstate_of fails_with
   one_call one_sql sql_literal allocator_state persisted_until
   take_ids take_batch record_batches no_repeats check_first_after
   crash_backend wait_gone wait_for_server start_psql_script server_crashes
-  parse_tagged_ids);
+  parse_tagged_ids crc32c);
 
 # A started node with shared_preload_libraries = 'idalloc'.
 #   init => {...}        passed to $node->init (allows_streaming => 1, ...)
@@ -323,6 +323,28 @@ sub start_psql_script
 	}
 	my @timer = defined $opt{timeout} ? (IPC::Run::timeout($opt{timeout})) : ();
 	return IPC::Run::start(\@cmd, '<', \undef, '>', $out, '2>', $err, @timer);
+}
+
+# CRC-32C (Castagnoli, as PostgreSQL's pg_crc32c.h: init and final xor
+# 0xFFFFFFFF) of a byte string, as an unsigned integer: for forging state
+# files that a test wants idalloc to read (pack('L', crc32c($bytes))).
+my @crc32c_table;
+sub crc32c
+{
+	my ($bytes) = @_;
+	if (!@crc32c_table)
+	{
+		for my $n (0 .. 255)
+		{
+			my $c = $n;
+			$c = ($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1) for 1 .. 8;
+			push @crc32c_table, $c;
+		}
+	}
+	my $crc = 0xFFFFFFFF;
+	$crc = $crc32c_table[($crc ^ $_) & 0xFF] ^ ($crc >> 8)
+	  for unpack('C*', $bytes);
+	return $crc ^ 0xFFFFFFFF;
 }
 
 # Lines of a server log that show a crash: a backend that died by a signal
