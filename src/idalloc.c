@@ -186,9 +186,9 @@ settle_pending(bool commit, SubTransactionId subid)
 			link = &p->next;
 			continue;
 		}
-		if (!commit && p->kind == PENDING_CREATE)
-			idalloc_detach(p->dboid, p->extoid, p->id);
-		else if (commit && p->kind == PENDING_DROP)
+		/* undo a create at abort, carry out a drop at commit */
+		if ((!commit && p->kind == PENDING_CREATE) ||
+			(commit && p->kind == PENDING_DROP))
 			idalloc_detach(p->dboid, p->extoid, p->id);
 		else if (commit && (p->kind == PENDING_DROP_EXTENSION ||
 							p->kind == PENDING_DROP_DATABASE))
