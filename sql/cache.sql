@@ -127,3 +127,10 @@ SELECT idalloc_sync('missing');
 SELECT idalloc_sync('');
 
 SELECT idalloc_drop('m' || i) FROM generate_series(1, 9) i;
+
+-- near the end of the ID space a refill takes what is left: every ID up to
+-- 9223372036854775806 is handed out, then 2200H
+SELECT idalloc_create('top_cached', start => 9223372036854775800, cache => 10);
+SELECT idalloc_one('top_cached') FROM generate_series(1, 7);
+SELECT idalloc_one('top_cached');
+SELECT idalloc_drop('top_cached');

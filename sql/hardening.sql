@@ -5,8 +5,9 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS idalloc;
 RESET client_min_messages;
-\set VERBOSITY verbose
-\set SHOW_CONTEXT never
+-- errors show their SQLSTATE; \echo :LAST_ERROR_MESSAGE shows the message
+-- where it matters (VERBOSITY verbose would print source line numbers)
+\set VERBOSITY sqlstate
 
 -- the trigger functions are not executable by PUBLIC (CREATE TRIGGER
 -- needs EXECUTE), the triggers are ENABLE ALWAYS, and a subscriber finds
@@ -36,6 +37,7 @@ COPY idalloc_registry FROM STDIN;
 2	1	5	9223372036854775000	7	h	counter	\N
 \.
 INSERT INTO idalloc_registry VALUES (1, 1, 5, 9223372036854775000, 7, 'h', 'counter', NULL);
+\echo :LAST_ERROR_MESSAGE
 -- the same with a non-text name column (idalloc 1.0 crashed the server)
 DROP TABLE idalloc_registry;
 CREATE TEMP TABLE idalloc_registry (id bigint, start bigint, block bigint,
@@ -53,10 +55,12 @@ INSERT INTO idalloc_registry VALUES (1, 1, 5, 1, 7, 42, 'counter', NULL);
 CREATE TRIGGER g BEFORE UPDATE OR DELETE ON idalloc_registry
     FOR EACH ROW EXECUTE FUNCTION public.idalloc_registry_guard();
 UPDATE idalloc_registry SET persisted_end = 2;
+\echo :LAST_ERROR_MESSAGE
 DELETE FROM idalloc_registry;
 DROP TABLE idalloc_registry;
 -- calling a trigger function directly
 SELECT public.idalloc_registry_guard();
+\echo :LAST_ERROR_MESSAGE
 -- the real table is unchanged
 SELECT r.name, r.block, r.cache, r.persisted_end
   FROM public.idalloc_registry r
@@ -66,6 +70,7 @@ SELECT r.name, r.block, r.cache, r.persisted_end
 -- session_replication_role = replica does not switch the guards off
 SET session_replication_role = replica;
 UPDATE public.idalloc_registry SET persisted_end = 1 WHERE name = 'h';
+\echo :LAST_ERROR_MESSAGE
 DELETE FROM public.idalloc_registry WHERE name = 'h';
 TRUNCATE public.idalloc_registry;
 INSERT INTO public.idalloc_registry (name, start, block, persisted_end, cache, kind)
@@ -75,6 +80,7 @@ UPDATE public.idalloc_registry SET persisted_end = 1 WHERE name = 'h';
 RESET session_replication_role;
 -- nor can DDL switch them off (outside idalloc's own script)
 ALTER TABLE public.idalloc_registry DISABLE TRIGGER ALL;
+\echo :LAST_ERROR_MESSAGE
 ALTER TABLE public.idalloc_registry DISABLE TRIGGER idalloc_registry_guard;
 ALTER TABLE public.idalloc_registry ENABLE REPLICA TRIGGER idalloc_registry_guard;
 ALTER TABLE public.idalloc_registry DISABLE TRIGGER USER;
@@ -82,6 +88,7 @@ CREATE TRIGGER z BEFORE INSERT ON public.idalloc_registry
     FOR EACH ROW EXECUTE FUNCTION public.idalloc_registry_insert();
 CREATE RULE r AS ON UPDATE TO public.idalloc_registry DO INSTEAD NOTHING;
 DROP TRIGGER idalloc_registry_guard ON public.idalloc_registry;
+\echo :LAST_ERROR_MESSAGE
 DROP TRIGGER IF EXISTS idalloc_registry_insert ON idalloc_registry;
 SELECT tgname, tgenabled FROM pg_trigger
  WHERE tgrelid = 'public.idalloc_registry'::regclass ORDER BY 1;
@@ -89,6 +96,41 @@ SELECT r.name FROM public.idalloc_registry r
   FULL JOIN before_attack b USING (id)
  WHERE (r.*)::text IS DISTINCT FROM (b.*)::text;
 SELECT idalloc_one('h') AS continues;
+
+-- a superuser may add a column to the table: allocators already there keep
+-- working (the in-place write keeps each row's length; 1.1 before this fix
+-- raised XX000 "wrong tuple length" for every existing row)
+SELECT idalloc_create('k', block => 2);
+SELECT idalloc_one('k'), idalloc_one('k');
+ALTER TABLE public.idalloc_registry ADD COLUMN zz int;
+SELECT idalloc_one('k') AS after_add_column;
+SELECT idalloc_alter('k', block => 5, cache => 1);
+SELECT * FROM idalloc_batch('k', 7);
+ALTER TABLE public.idalloc_registry DROP COLUMN zz;
+SELECT idalloc_one('k') AS after_drop_column;
+SELECT name, block, persisted_end FROM public.idalloc_registry WHERE name = 'k';
+SELECT idalloc_drop('k');
+
+-- a restore (COPY into the real table) brings a new allocator as dumped,
+-- and merges one that exists; a row of a kind or with a source this
+-- version does not build is refused (0A000)
+COPY public.idalloc_registry (id, start, block, persisted_end, cache, name, kind, source) FROM STDIN;
+900	1	10	500	1	restored	counter	\N
+901	1	7	42	3	h	counter	\N
+\.
+SELECT name, block, cache, persisted_end >= 500 AS at_least_dumped_end
+  FROM public.idalloc_registry WHERE name = 'restored';
+-- h takes the dumped block and cache, and is raised to the dumped end
+SELECT name, block, cache, persisted_end FROM public.idalloc_registry WHERE name = 'h';
+SELECT idalloc_one('restored') AS restored_first, idalloc_one('h') AS h_from_dumped_end;
+COPY public.idalloc_registry (start, block, persisted_end, cache, name, kind, source) FROM STDIN;
+1	10	1	1	timed	tso	\N
+\.
+COPY public.idalloc_registry (start, block, persisted_end, cache, name, kind, source) FROM STDIN;
+1	10	1	1	remote	counter	host=elsewhere password=secret
+\.
+SELECT count(*) AS not_restored FROM public.idalloc_registry WHERE name IN ('timed', 'remote');
+SELECT idalloc_drop('restored');
 \set VERBOSITY terse
 
 -- 20,000 missing names leave nothing in this backend's name map (1.0
@@ -120,6 +162,22 @@ SELECT total_bytes < 262144 AS name_map_bounded
   FROM pg_backend_memory_contexts WHERE name = 'idalloc allocators';
 -- ... and that loop ran in ONE transaction: a drop of an allocator created
 -- in the same (sub)transaction gives its slot back at once (64 slots here)
+SELECT count(*) AS live_slots_of_dropped FROM idalloc_allocator_state() s
+ WHERE NOT EXISTS (SELECT FROM idalloc_registry r WHERE r.id = s.id);
+-- the same when each drop runs in a subtransaction (an EXCEPTION block)
+-- that commits into the one that created the allocator
+DO $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        PERFORM idalloc_create('sub_churn_' || i);
+        BEGIN
+            PERFORM idalloc_drop('sub_churn_' || i);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE;
+        END;
+    END LOOP;
+END
+$$;
 SELECT count(*) AS live_slots_of_dropped FROM idalloc_allocator_state() s
  WHERE NOT EXISTS (SELECT FROM idalloc_registry r WHERE r.id = s.id);
 -- a drop in a subtransaction of an allocator created outside it waits for

@@ -153,6 +153,53 @@ attach_row(Oid extoid, const IdallocRow *row, bool created, IdallocRef *ref)
 		idalloc_remember_create(extoid, row->id);
 }
 
+/*
+ * Point *ref at the slot of allocator `name`, whose row (of installation
+ * reg) was just read.
+ *
+ * After a DROP EXTENSION idalloc in this transaction, an allocator of a
+ * name the dropped installation had hands out IDs from that
+ * installation's slot (attached until commit), and only what it has
+ * persisted: then, committed or rolled back, no ID is handed out twice
+ * (triggers.c, "the stash").
+ *
+ * Else the slot is attached, and the row looked up again: a drop that
+ * committed (and detached its slots) between the read and the attach must
+ * not leave a slot attached for an allocator that no longer exists.
+ */
+static void
+attach_named(const char *name, const IdallocRow *row,
+			 const IdallocRegistry *reg, IdallocRef *ref)
+{
+	Oid			old_extoid;
+	int64		old_id;
+	IdallocRegistry again_reg;
+	IdallocRow	again;
+
+	if (idalloc_stash_lookup(name, reg->extoid, &old_extoid, &old_id))
+	{
+		if (!idalloc_attach_existing(MyDatabaseId, old_extoid, old_id, ref))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("allocator \"%s\" cannot hand out IDs in the transaction that dropped and re-created extension \"idalloc\"",
+							name),
+					 errdetail("The dropped installation had not loaded it."),
+					 errhint("Commit the transaction, then allocate.")));
+		return;
+	}
+
+	attach_row(reg->extoid, row, false, ref);
+	if (!idalloc_registry_find(&again_reg, true) ||
+		again_reg.extoid != reg->extoid ||
+		!idalloc_row_by_name(name, &again, &again_reg) ||
+		again.id != row->id)
+	{
+		idalloc_detach(MyDatabaseId, reg->extoid, row->id);
+		ref->slot = NULL;
+		report_missing(name);
+	}
+}
+
 /* Point entry at the slot of its allocator: catalog lookup, attach. */
 static void
 resolve(LocalEntry *entry)
@@ -163,7 +210,7 @@ resolve(LocalEntry *entry)
 	entry->ref.slot = NULL;
 	if (!idalloc_row_by_name(entry->name, &row, &reg))
 		report_missing(entry->name);
-	attach_row(reg.extoid, &row, false, &entry->ref);
+	attach_named(entry->name, &row, &reg, &entry->ref);
 }
 
 static void
@@ -226,7 +273,7 @@ local_entry(const char *name)
 
 	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
-	attach_row(reg.extoid, &row, false, &ref);
+	attach_named(name, &row, &reg, &ref);
 	sweep_local_map();
 	entry = hash_search(local_map, name, HASH_ENTER, NULL);
 	entry->ref = ref;
@@ -371,20 +418,27 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 
 /*
  * Refill this backend's cache of the allocator with `cache` IDs from the
- * global counter.  Only called when the cache holds nothing that can be
- * served, so no remainder is thrown away.
+ * global counter (at least `count`, the request; fewer than `cache` near
+ * the end of the ID space, so that the last IDs can be handed out too).
+ * Only called when the cache holds nothing that can be served, so no
+ * remainder is thrown away.
  */
 static bool
-refill_cache(LocalEntry *entry, uint32 cache)
+refill_cache(LocalEntry *entry, uint32 cache, int64 count)
 {
 	/* read the epoch before taking: an advance in between voids the range */
 	uint32		epoch = pg_atomic_read_u32(&entry->ref.slot->cache_epoch);
+	int64		next = (int64) pg_atomic_read_u64(&entry->ref.slot->next);
+	int64		want = cache;
 	int64		first;
 
-	if (!take_global(entry, cache, false, &first))
+	Assert(count >= 1 && count <= cache);
+	if (next >= 0 && PG_INT64_MAX - next < want)
+		want = Max(PG_INT64_MAX - next, count);
+	if (!take_global(entry, want, false, &first))
 		return false;
 	entry->cache_hint = idalloc_cache_install(&entry->ref, entry->cache_hint,
-											  epoch, first, first + cache);
+											  epoch, first, first + want);
 	return true;
 }
 
@@ -427,7 +481,7 @@ allocate(LocalEntry *entry, int64 count)
 				case IDALLOC_CACHE_EMPTY:
 					if (count <= cache)
 					{
-						(void) refill_cache(entry, cache);
+						(void) refill_cache(entry, cache, count);
 						continue;
 					}
 					break;
@@ -583,6 +637,19 @@ idalloc_create(PG_FUNCTION_ARGS)
 		elog(ERROR, "idalloc: row of allocator \"%s\" vanished after insert",
 			 name);
 	attach_row(reg.extoid, &row, true, &ref);
+
+	/*
+	 * After a DROP EXTENSION in this transaction, an allocator of a name
+	 * the dropped installation had hands out IDs from that one's slot
+	 * until commit (see attach_named): look it up again at first use.
+	 */
+	{
+		Oid			old_extoid;
+		int64		old_id;
+
+		if (idalloc_stash_lookup(name, reg.extoid, &old_extoid, &old_id))
+			ref.slot = NULL;
+	}
 	local_entry_set(name, &ref);
 	PG_RETURN_VOID();
 }
@@ -635,7 +702,7 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	check_writable("idalloc_alter()");
 	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
-	idalloc_persist_sizes(row.id, block, cache);
+	idalloc_persist_sizes(reg.extoid, row.id, block, cache);
 	if (cache > 0)
 		idalloc_set_cache_size(MyDatabaseId, reg.extoid, row.id, cache);
 	PG_RETURN_VOID();

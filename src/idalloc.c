@@ -198,6 +198,58 @@ settle_pending(bool commit, SubTransactionId subid)
 	}
 }
 
+/*
+ * A drop that now belongs to the same subtransaction as the create of the
+ * allocator (a subtransaction that dropped it committed into the one that
+ * created it): nobody else can see the allocator, and a rollback would
+ * take both away, so its slot goes at once.
+ */
+static void
+settle_create_and_drop(SubTransactionId subid)
+{
+	Pending   **link = &pending;
+
+	while (*link != NULL)
+	{
+		Pending    *d = *link;
+		Pending   **clink;
+		bool		settled = false;
+
+		if (d->kind != PENDING_DROP || d->subid != subid)
+		{
+			link = &d->next;
+			continue;
+		}
+		for (clink = &pending; *clink != NULL; clink = &(*clink)->next)
+		{
+			Pending    *c = *clink;
+
+			if (c->kind == PENDING_CREATE && c->subid == subid &&
+				c->dboid == d->dboid && c->extoid == d->extoid &&
+				c->id == d->id)
+			{
+				idalloc_detach(c->dboid, c->extoid, c->id);
+				*clink = c->next;
+				pfree(c);
+				settled = true;
+				break;
+			}
+		}
+		if (settled)
+		{
+			/* the create may have preceded d in the list: start over */
+			for (link = &pending; *link != NULL && *link != d; link = &(*link)->next)
+				;
+			Assert(*link == d);
+			*link = d->next;
+			pfree(d);
+			link = &pending;
+		}
+		else
+			link = &d->next;
+	}
+}
+
 static void
 idalloc_xact_callback(XactEvent event, void *arg)
 {
@@ -238,6 +290,7 @@ idalloc_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		for (Pending *p = pending; p != NULL; p = p->next)
 			if (p->subid == mySubid)
 				p->subid = parentSubid;
+		settle_create_and_drop(parentSubid);
 	}
 }
 

@@ -123,6 +123,7 @@ typedef struct IdallocRef
 {
 	IdallocSlot *slot;
 	uint64		generation;
+	Oid			extoid;			/* the slot's identity, as attached */
 	int64		id;
 } IdallocRef;
 
@@ -195,6 +196,9 @@ extern int64 idalloc_registry_fresh_id(Relation rel,
 extern void idalloc_triggers_init(void);
 extern void idalloc_stash_dropped_registry(Oid relid);
 extern void idalloc_stash_reset(void);
+extern bool idalloc_stash_lookup(const char *name, Oid cur_extoid,
+								 Oid *old_extoid, int64 *old_id);
+extern bool idalloc_stash_dropped(Oid extoid);
 
 /* shmem.c */
 extern IdallocShared *idalloc_shared;
@@ -204,6 +208,9 @@ extern void idalloc_shmem_init(void);
 extern void idalloc_shmem_request(void);
 extern bool idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row,
 						   IdallocRef *ref);
+extern bool idalloc_attach_existing(Oid dboid, Oid extoid, int64 id,
+									IdallocRef *ref);
+extern bool idalloc_slot_attached(Oid dboid, Oid extoid, int64 id);
 extern IdallocSlot *idalloc_restore_slot(Oid dboid, Oid extoid, int64 id,
 										 int64 next, int64 end);
 extern void idalloc_set_cache_size(Oid dboid, Oid extoid, int64 id,
@@ -283,11 +290,12 @@ extern int64 idalloc_row_insert(const char *name, int64 start, int64 block,
 								int32 cache, const char *kind,
 								IdallocRegistry *reg);
 extern int64 idalloc_row_delete(const char *name, IdallocRegistry *reg);
-extern int64 idalloc_persist_block(int64 id, const char *name,
-								   int64 cur_next, int64 cur_end,
-								   int64 count, int64 floor,
-								   int64 *next_floor);
-extern void idalloc_persist_sizes(int64 id, int64 block, int32 cache);
-extern int64 idalloc_persist_raise(int64 id, int64 floor);
+extern bool idalloc_persist_block(Oid extoid, int64 id, const char *name,
+								  int64 cur_next, int64 cur_end,
+								  int64 count, int64 floor,
+								  int64 *new_end, int64 *next_floor);
+extern void idalloc_persist_sizes(Oid extoid, int64 id, int64 block,
+								  int32 cache);
+extern int64 idalloc_persist_raise(Oid extoid, int64 id, int64 floor);
 
 #endif							/* IDALLOC_H */

@@ -186,12 +186,14 @@ idalloc_row_delete(const char *name, IdallocRegistry *reg)
 }
 
 /*
- * Start an in-place update of row `id`: the returned tuple copy is current
- * and the buffer stays exclusively locked until inplace_finish/cancel.
- * The caller must not throw an error in between without cancelling.
+ * Start an in-place update of row `id` of installation extoid: the
+ * returned tuple copy is current and the buffer stays exclusively locked
+ * until inplace_finish/cancel.  The caller must not throw an error in
+ * between without cancelling.  Returns NULL (nothing locked) if the
+ * extension is now another installation.
  */
 static HeapTuple
-inplace_begin(Relation *relp, int64 id, void **state)
+inplace_begin(Relation *relp, Oid extoid, int64 id, void **state)
 {
 	IdallocRegistry reg;
 	Relation	rel;
@@ -199,6 +201,17 @@ inplace_begin(Relation *relp, int64 id, void **state)
 	HeapTuple	tup;
 
 	rel = idalloc_registry_open(RowExclusiveLock, &reg);
+
+	/*
+	 * Row `id` of another installation of the extension (dropped and
+	 * created again since the caller looked the allocator up) is another
+	 * allocator: never write it.
+	 */
+	if (reg.extoid != extoid)
+	{
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
 
 	/*
 	 * If this transaction gave the table new storage (ALTER TABLE rewrite,
@@ -256,7 +269,8 @@ sync_standbys_satisfied(XLogRecPtr lsn)
 	if (status & SYNC_STANDBY_INIT)
 		return (status & SYNC_STANDBY_DEFINED) == 0 ||
 			lsn <= WalSndCtl->lsn[SYNC_REP_WAIT_FLUSH];
-	return !SyncStandbysDefined();
+	return !SyncStandbysDefined() ||
+		lsn <= WalSndCtl->lsn[SYNC_REP_WAIT_FLUSH];
 }
 
 /*
@@ -295,28 +309,69 @@ wait_for_sync_standbys(XLogRecPtr lsn)
 }
 
 /*
- * Overwrite the given fixed-width columns of the tuple (same size, so in
- * place), finish the in-place update, flush its WAL record and wait for
- * the synchronous standbys.
+ * Offset within the tuple's data of fixed-width attribute attnum, or -1 if
+ * the tuple is not laid out as idalloc's table was created (a column
+ * before it null or of variable width).  The columns that are written in
+ * place (block, persisted_end, cache) come after id and start, all NOT
+ * NULL and fixed-width, so their offsets do not depend on the row.
+ */
+static int
+fixed_offset(TupleDesc desc, HeapTuple tup, int attnum)
+{
+	int			off = 0;
+
+	if (attnum > HeapTupleHeaderGetNatts(tup->t_data))
+		return -1;
+	for (int i = 0; i < attnum; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attlen <= 0 || att->attisdropped ||
+			(HeapTupleHasNulls(tup) && att_isnull(i, tup->t_data->t_bits)))
+			return -1;
+		off = att_align_nominal(off, att->attalign);
+		if (i < attnum - 1)
+			off += att->attlen;
+	}
+	return off;
+}
+
+/*
+ * Overwrite the given fixed-width columns in a copy of the tuple, at their
+ * offsets (so the length stays the same whatever columns were added to the
+ * table since the row was written), finish the in-place update, flush its
+ * WAL record and wait for the synchronous standbys.
  */
 static void
 inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 					   int natts, const int *attnums, const Datum *newvals)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	/* sized by the table as it is (columns may have been added) */
-	Datum	   *values = palloc0(desc->natts * sizeof(Datum));
-	bool	   *nulls = palloc0(desc->natts * sizeof(bool));
-	bool	   *replace = palloc0(desc->natts * sizeof(bool));
-	HeapTuple	newtup;
+	HeapTuple	newtup = heap_copytuple(oldtup);
+	char	   *data = (char *) newtup->t_data + newtup->t_data->t_hoff;
 	XLogRecPtr	lsn;
 
 	for (int i = 0; i < natts; i++)
 	{
-		values[attnums[i] - 1] = newvals[i];
-		replace[attnums[i] - 1] = true;
+		Form_pg_attribute att = TupleDescAttr(desc, attnums[i] - 1);
+		int			off = fixed_offset(desc, newtup, attnums[i]);
+
+		if (off < 0 || (att->attlen != sizeof(int64) && att->attlen != sizeof(int32)))
+		{
+			systable_inplace_update_cancel(state);
+			table_close(rel, RowExclusiveLock);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" of extension \"idalloc\" was altered",
+							IDALLOC_REGISTRY_TABLE),
+					 errdetail("Column \"%s\" is not where idalloc writes it.",
+							   NameStr(att->attname))));
+		}
+		if (att->attlen == sizeof(int64))
+			*(int64 *) (data + off) = DatumGetInt64(newvals[i]);
+		else
+			*(int32 *) (data + off) = DatumGetInt32(newvals[i]);
 	}
-	newtup = heap_modify_tuple(oldtup, desc, values, nulls, replace);
 	Assert(newtup->t_len == oldtup->t_len);
 
 	systable_inplace_update_finish(state, newtup);
@@ -336,6 +391,15 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 	table_close(rel, RowExclusiveLock);
 }
 
+static void
+report_reinstalled(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"idalloc\" was dropped and created again concurrently"),
+			 errhint("Retry the command.")));
+}
+
 static inline int64
 max64(int64 a, int64 b)
 {
@@ -353,14 +417,16 @@ max64(int64 a, int64 b)
  * the count plus a block, once.  count == 0: every later ID must be >=
  * floor.
  *
- * Returns the new end; *next_floor is what the slot's next must be raised
- * to before the new end is published.  Raises 2200H (nothing written)
- * when the IDs would pass 9223372036854775807; `name` is for that message.
+ * Returns true with the new end in *new_end_p; *next_floor is what the
+ * slot's next must be raised to before the new end is published.  Raises
+ * 2200H (nothing written) when the IDs would pass 9223372036854775807;
+ * `name` is for that message.  Returns false (nothing written) if the
+ * extension is no longer installation extoid: the caller's slot is stale.
  */
-int64
-idalloc_persist_block(int64 id, const char *name, int64 cur_next,
+bool
+idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 					  int64 cur_end, int64 count, int64 floor,
-					  int64 *next_floor)
+					  int64 *new_end_p, int64 *next_floor)
 {
 	Relation	rel;
 	void	   *state;
@@ -374,7 +440,9 @@ idalloc_persist_block(int64 id, const char *name, int64 cur_next,
 	int			attnum = Anum_registry_persisted_end;
 	Datum		newval;
 
-	oldtup = inplace_begin(&rel, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state);
+	if (oldtup == NULL)
+		return false;
 	row_from_tuple(rel, oldtup, &row);
 	Assert(row.block > 0);
 
@@ -414,7 +482,8 @@ idalloc_persist_block(int64 id, const char *name, int64 cur_next,
 	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval);
 
 	*next_floor = lo;
-	return new_end;
+	*new_end_p = new_end;
+	return true;
 }
 
 /*
@@ -422,7 +491,7 @@ idalloc_persist_block(int64 id, const char *name, int64 cur_next,
  * the current one).  Not transactional, like the block advance.
  */
 void
-idalloc_persist_sizes(int64 id, int64 block, int32 cache)
+idalloc_persist_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 {
 	Relation	rel;
 	void	   *state;
@@ -443,7 +512,9 @@ idalloc_persist_sizes(int64 id, int64 block, int32 cache)
 	}
 	if (n == 0)
 		return;
-	oldtup = inplace_begin(&rel, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state);
+	if (oldtup == NULL)
+		report_reinstalled();
 	inplace_finish_durably(rel, oldtup, state, n, attnums, newvals);
 }
 
@@ -453,7 +524,7 @@ idalloc_persist_sizes(int64 id, int64 block, int32 cache)
  * Used to merge a restored or replicated row into an existing allocator.
  */
 int64
-idalloc_persist_raise(int64 id, int64 floor)
+idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
 {
 	Relation	rel;
 	void	   *state;
@@ -462,7 +533,9 @@ idalloc_persist_raise(int64 id, int64 floor)
 	int			attnum = Anum_registry_persisted_end;
 	Datum		newval;
 
-	oldtup = inplace_begin(&rel, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state);
+	if (oldtup == NULL)
+		report_reinstalled();
 	row_from_tuple(rel, oldtup, &row);
 	if (row.persisted_end >= floor)
 	{

@@ -31,6 +31,7 @@
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "commands/sequence.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -203,6 +204,9 @@ id_taken(Relation rel, const IdallocRegistry *reg, int64 id)
 	SysScanDesc scan;
 	bool		taken;
 
+	/* a slot still attached (a row deleted by this transaction) counts */
+	if (idalloc_slot_attached(MyDatabaseId, reg->extoid, id))
+		return true;
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(id));

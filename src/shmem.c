@@ -160,6 +160,7 @@ fill_ref(IdallocSlot *slot, IdallocRef *ref)
 {
 	ref->slot = slot;
 	ref->generation = pg_atomic_read_u64(&slot->generation);
+	ref->extoid = slot->extoid;
 	ref->id = slot->id;
 	Assert(ref->generation != 0);
 }
@@ -286,6 +287,37 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
 						" is ahead of its row; resuming at " INT64_FORMAT,
 						id, restart)));
 	return slot != NULL;
+}
+
+/*
+ * The slot of allocator (dboid, extoid, id) if it is attached (and
+ * verified), without attaching one: false if there is none.
+ */
+bool
+idalloc_attach_existing(Oid dboid, Oid extoid, int64 id, IdallocRef *ref)
+{
+	IdallocSlot *slot;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(dboid, extoid, id, NULL);
+	if (slot != NULL && !slot->unverified)
+		fill_ref(slot, ref);
+	else
+		slot = NULL;
+	LWLockRelease(idalloc_shared->lock);
+	return slot != NULL;
+}
+
+/* Is allocator (dboid, extoid, id) attached to a slot? */
+bool
+idalloc_slot_attached(Oid dboid, Oid extoid, int64 id)
+{
+	bool		attached;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	attached = find_slot(dboid, extoid, id, NULL) != NULL;
+	LWLockRelease(idalloc_shared->lock);
+	return attached;
 }
 
 /*
@@ -508,8 +540,29 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 		return (IdallocTake) result;
 	}
 
-	new_end = idalloc_persist_block(ref->id, name, cur_next, cur_end, count,
-									floor, &next_floor);
+	/*
+	 * A slot of an installation dropped in this very transaction (still
+	 * attached until commit) can hand out what it holds, but no new block:
+	 * its table is gone.  See triggers.c, "the stash".
+	 */
+	if (idalloc_stash_dropped(ref->extoid))
+	{
+		LockRelease(&tag, ExclusiveLock, false);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("allocator \"%s\" cannot persist a block in the transaction that dropped and re-created extension \"idalloc\"",
+						name),
+				 errdetail("It hands out what the dropped installation had persisted; that is used up."),
+				 errhint("Commit the transaction, then allocate.")));
+	}
+
+	if (!idalloc_persist_block(ref->extoid, ref->id, name, cur_next,
+							   cur_end, count, floor, &new_end, &next_floor))
+	{
+		/* the extension was dropped and created again: look it up again */
+		LockRelease(&tag, ExclusiveLock, false);
+		return IDALLOC_STALE;
+	}
 	Assert(new_end >= next_floor);
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -550,7 +603,7 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
-	floor = idalloc_persist_raise(id, floor);
+	floor = idalloc_persist_raise(extoid, id, floor);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = find_slot(MyDatabaseId, extoid, id, NULL);

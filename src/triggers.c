@@ -25,8 +25,13 @@
  * under a registry id of this installation (the row's own if it is free; a
  * subscription's ids come from the publisher's sequence, so they always get
  * a fresh one).  An UPDATE a subscription applies is merged the same way;
- * a DELETE or TRUNCATE it applies is skipped: replication can raise an
- * allocator, never lower or remove it, and never breaks on it.
+ * a DELETE it applies is skipped: replication can raise an allocator,
+ * never lower or remove it.  A TRUNCATE cannot be skipped by a trigger and
+ * would remove every allocator: it is refused (an idalloc publisher never
+ * sends one, its own guard refuses it; a publisher of a look-alike table
+ * must not publish truncates).  A row of a kind or with a source this
+ * version does not build is refused from a restore (0A000) and skipped,
+ * with a WARNING, from a subscription.
  *
  * Every trigger first checks that it fires on idalloc's real table
  * (registry.c): attached to a look-alike table (a temporary table or one in
@@ -54,6 +59,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -73,14 +79,20 @@ Oid			idalloc_copy_relid = InvalidOid;
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
-/* name -> persisted end of a dropped installation, for this transaction */
+/* name -> allocator of a dropped installation, for this transaction */
 typedef struct StashEntry
 {
 	char		name[NAMEDATALEN];
-	int64		end;
+	int64		end;			/* its persisted end */
+	Oid			extoid;			/* the dropped installation */
+	int64		id;				/* its registry id there */
 } StashEntry;
 
 static HTAB *stash = NULL;
+static List *stash_extensions = NIL;	/* dropped installations (OIDs) */
+
+static int64 tuple_int8(HeapTuple tup, TupleDesc desc, int attnum,
+						int64 if_null);
 
 PG_FUNCTION_INFO_V1(idalloc_registry_insert);
 PG_FUNCTION_INFO_V1(idalloc_registry_guard);
@@ -115,6 +127,12 @@ idalloc_stash_dropped_registry(Oid relid)
 		stash = hash_create("idalloc dropped allocators", 16, &ctl,
 							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		stash_extensions = list_append_unique_oid(stash_extensions, reg.extoid);
+		MemoryContextSwitchTo(old);
+	}
 
 	rel = table_open(relid, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -136,8 +154,9 @@ idalloc_stash_dropped_registry(Oid relid)
 		if (strlen(cname) >= NAMEDATALEN)
 			continue;
 		e = hash_search(stash, cname, HASH_ENTER, &found);
-		if (!found || e->end < DatumGetInt64(end))
-			e->end = DatumGetInt64(end);
+		e->end = DatumGetInt64(end);
+		e->extoid = reg.extoid;
+		e->id = tuple_int8(tup, desc, Anum_registry_id, 0);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -148,6 +167,41 @@ void
 idalloc_stash_reset(void)
 {
 	stash = NULL;
+	stash_extensions = NIL;
+}
+
+/*
+ * Did an installation dropped in this transaction (other than cur_extoid)
+ * have an allocator `name`?  Its slot, if attached, stays attached until
+ * commit: a new installation's allocator of that name hands out IDs from
+ * it (funcs.c), so that whether the transaction commits or rolls back, no
+ * ID is handed out twice.
+ */
+bool
+idalloc_stash_lookup(const char *name, Oid cur_extoid, Oid *old_extoid,
+					 int64 *old_id)
+{
+	StashEntry *e;
+
+	if (stash == NULL || strlen(name) >= NAMEDATALEN)
+		return false;
+	e = hash_search(stash, name, HASH_FIND, NULL);
+	/* (a DROP rolled back to a savepoint brought it back: not dropped) */
+	if (e == NULL || e->extoid == cur_extoid ||
+		get_extension_name(e->extoid) != NULL)
+		return false;
+	*old_extoid = e->extoid;
+	*old_id = e->id;
+	return true;
+}
+
+/* Was installation extoid dropped in this transaction (and still is)? */
+bool
+idalloc_stash_dropped(Oid extoid)
+{
+	return stash_extensions != NIL &&
+		list_member_oid(stash_extensions, extoid) &&
+		get_extension_name(extoid) == NULL;
 }
 
 /* The remembered persisted end of `name`, or PG_INT64_MIN. */
@@ -272,11 +326,38 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 	if (cache == existing->cache || cache < 1)
 		cache = -1;
 	if (block > 0 || cache > 0)
-		idalloc_persist_sizes(existing->id, block, cache);
+		idalloc_persist_sizes(reg->extoid, existing->id, block, cache);
 	if (cache > 0)
 		idalloc_set_cache_size(MyDatabaseId, reg->extoid, existing->id, cache);
 	if (end > existing->persisted_end)
 		idalloc_raise(reg->extoid, existing->id, end);
+}
+
+/*
+ * A new row from a restore or a subscription must be of what this version
+ * builds: kind 'counter', no source.  (Else it would run as a plain
+ * counter, and a source's conninfo would sit in a table PUBLIC can read.)
+ * From a restore: 0A000.  From a subscription: skipped with a WARNING.
+ */
+static bool
+supported_row(HeapTuple tup, TupleDesc desc, const char *name,
+			  bool from_subscription)
+{
+	bool		kind_null;
+	bool		source_null;
+	Datum		kind = heap_getattr(tup, Anum_registry_kind, desc, &kind_null);
+
+	(void) heap_getattr(tup, Anum_registry_source, desc, &source_null);
+	if ((kind_null || strcmp(TextDatumGetCString(kind), "counter") == 0) &&
+		source_null)
+		return true;
+	ereport(from_subscription ? WARNING : ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("allocator \"%s\" is of a kind or has a source that this version of idalloc does not support",
+					name),
+			 from_subscription ?
+			 errdetail("The row was not applied.") : 0));
+	return false;
 }
 
 /*
@@ -325,11 +406,15 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	if (name == NULL)
 		return PointerGetDatum(tup);
 
-	if ((from_copy || from_subscription) && !idalloc_internal_write &&
-		idalloc_row_by_name(name, &existing, &reg))
+	if ((from_copy || from_subscription) && !idalloc_internal_write)
 	{
-		merge_row(&reg, &existing, tup, desc);
-		return PointerGetDatum(NULL);
+		if (idalloc_row_by_name(name, &existing, &reg))
+		{
+			merge_row(&reg, &existing, tup, desc);
+			return PointerGetDatum(NULL);
+		}
+		if (!supported_row(tup, desc, name, from_subscription))
+			return PointerGetDatum(NULL);
 	}
 
 	/* a new row: an id of ours, and not below a dropped installation */
