@@ -32,7 +32,8 @@ die() {
 	echo "soak: FAIL"
 	exit 1
 }
-as_pg() { runuser -u postgres -- "$@"; }
+# as_pg, clean_env
+source "$REPO/scripts/lib.sh"
 
 # Stop servers left running under .run/soak by an interrupted earlier run.
 stop_leftovers() {
@@ -75,9 +76,7 @@ note "${bounds[*]}"
 cmd=(prove -v -I "$PGXS_TEST/perl" -I "$REPO/t" t/009_crash_loop.pl t/010_fuzz.pl)
 echo "(cd $REPO && ${bounds[*]} TESTDIR=$OUT PATH=$BINDIR:\$PATH PG_REGRESS=$PGXS_TEST/regress/pg_regress ${cmd[*]})"
 start=$SECONDS
-(cd "$REPO" && as_pg env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER \
-	-u PGSERVICE -u PGOPTIONS -u PGPASSWORD -u PGSSLMODE -u TEMP_CONFIG \
-	-u top_builddir -u PG_TEST_NOCLEAN "${bounds[@]}" TESTDIR="$OUT" \
+(cd "$REPO" && as_pg "${clean_env[@]}" "${bounds[@]}" TESTDIR="$OUT" \
 	PATH="$BINDIR:$PATH" PG_REGRESS="$PGXS_TEST/regress/pg_regress" "${cmd[@]}") 2>&1 |
 	as_pg tee "$OUT/prove.log"
 rc=${PIPESTATUS[0]}

@@ -47,20 +47,8 @@ abort() {
 	finish
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
-
-# Environment of the test runners: no inherited libpq settings.
-clean_env=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER
-	-u PGSERVICE -u PGOPTIONS -u PGPASSWORD -u PGSSLMODE -u TEMP_CONFIG
-	-u top_builddir -u PG_TEST_NOCLEAN)
-
-# Sorted (C collation) basenames of DIR/*.EXT, one per line.
-list_tests() {
-	local dir="$1" ext="$2"
-	[[ -d "$REPO/$dir" ]] || return 0
-	find "$REPO/$dir" -maxdepth 1 -type f -name "*.$ext" -printf '%f\n' |
-		sed "s/\\.$ext\$//" | LC_ALL=C sort
-}
+# as_pg, clean_env, list_tests
+source "$REPO/scripts/lib.sh"
 
 # Stop any server left running from a data directory under .run/test
 # (an interrupted earlier run), then kill what survives.

@@ -84,18 +84,8 @@ abort() {
 	finish
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
-
-clean_env=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER
-	-u PGSERVICE -u PGOPTIONS -u PGPASSWORD -u PGSSLMODE -u TEMP_CONFIG
-	-u top_builddir -u PG_TEST_NOCLEAN)
-
-list_tests() {
-	local dir="$1" ext="$2"
-	[[ -d "$REPO/$dir" ]] || return 0
-	find "$REPO/$dir" -maxdepth 1 -type f -name "*.$ext" -printf '%f\n' |
-		sed "s/\\.$ext\$//" | LC_ALL=C sort
-}
+# as_pg, clean_env, list_tests
+source "$REPO/scripts/lib.sh"
 
 # pid of the postmaster of $DATA if it runs (under valgrind its command name
 # is memcheck-*, so check the command line instead), else nothing.

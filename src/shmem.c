@@ -255,14 +255,7 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
 	Assert(OidIsValid(extoid));
 
 	/* common case: already attached (and verified) by someone */
-	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	slot = find_slot(dboid, extoid, id, NULL);
-	if (slot != NULL && !slot->unverified)
-		fill_ref(slot, ref);
-	else
-		slot = NULL;
-	LWLockRelease(idalloc_shared->lock);
-	if (slot != NULL)
+	if (idalloc_attach_existing(dboid, extoid, id, ref))
 		return true;
 
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
