@@ -1,7 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * cache.c
- *		Per-backend caches of allocators with cache > 1.
+ *		Per-backend state in shared memory: the caches of allocators with
+ *		cache > 1, and each backend's count of the IDs it handed out.
+ *
+ * Counts: every backend has one IdallocCount per slot (indexed by
+ * BackendId, then slot number).  Only the owner writes them, with plain
+ * stores to its own memory, so counting an ID touches no line another
+ * backend writes; the view sums them (idalloc_counts_sum).  A count is
+ * valid while its generation is the slot's.  At exit a backend folds its
+ * counts into the slot's `allocated` (as it does with what it handed out
+ * from its cached ranges), so the total survives it.
  *
  * Each backend owns IDALLOC_CACHES_PER_BACKEND cache entries in shared
  * memory (indexed by its BackendId), each holding one allocator's cached
@@ -65,10 +74,22 @@ static IdallocBackendCaches *all_caches = NULL;
 static LWLockPadded *cache_locks = NULL;
 static int	n_backend_caches = 0;
 
+/* n_backend_caches x nslots counts; this backend's row, once claimed */
+static IdallocCount *all_counts = NULL;
+static int	n_count_slots = 0;
+IdallocCount *idalloc_my_counts = NULL;
+
 /* this backend's */
 static IdallocBackendCaches *my_caches = NULL;
 static LWLock *my_lock = NULL;
 static uint64 use_clock = 0;
+
+static Size
+counts_shmem_size(void)
+{
+	return mul_size(mul_size(MaxBackends, idalloc_max_allocators),
+					sizeof(IdallocCount));
+}
 
 Size
 idalloc_cache_shmem_size(void)
@@ -80,6 +101,7 @@ void
 idalloc_cache_shmem_request(void)
 {
 	RequestAddinShmemSpace(idalloc_cache_shmem_size());
+	RequestAddinShmemSpace(counts_shmem_size());
 	RequestNamedLWLockTranche("idalloc_caches", MaxBackends);
 }
 
@@ -91,6 +113,17 @@ idalloc_cache_shmem_init(void)
 
 	my_caches = NULL;
 	my_lock = NULL;
+	idalloc_my_counts = NULL;
+	all_counts = ShmemInitStruct("idalloc counts", counts_shmem_size(), &found);
+	n_count_slots = idalloc_max_allocators;
+	if (!found)
+	{
+		for (Size i = 0; i < (Size) MaxBackends * n_count_slots; i++)
+		{
+			pg_atomic_init_u64(&all_counts[i].generation, 0);
+			pg_atomic_init_u64(&all_counts[i].count, 0);
+		}
+	}
 	all_caches = ShmemInitStruct("idalloc caches", idalloc_cache_shmem_size(),
 								 &found);
 	cache_locks = GetNamedLWLockTranche("idalloc_caches");
@@ -159,6 +192,66 @@ release_all(int code, Datum arg)
 	my_caches->pid = 0;
 	LWLockRelease(my_lock);
 	my_caches = NULL;
+}
+
+/*
+ * At exit: fold this backend's counts into the slots they belong to (if
+ * the slot still holds that allocator), and clear them for the next owner
+ * of this BackendId.
+ */
+static void
+fold_counts(int code, Datum arg)
+{
+	if (idalloc_my_counts == NULL)
+		return;
+	for (int i = 0; i < n_count_slots; i++)
+	{
+		IdallocCount *c = &idalloc_my_counts[i];
+		uint64		gen = pg_atomic_read_u64(&c->generation);
+		uint64		n = pg_atomic_read_u64(&c->count);
+
+		if (gen == 0)
+			continue;
+		pg_atomic_write_u64(&c->generation, 0);
+		pg_atomic_write_u64(&c->count, 0);
+		if (n > 0 && pg_atomic_read_u64(&idalloc_slots[i].generation) == gen)
+			pg_atomic_fetch_add_u64(&idalloc_slots[i].allocated, n);
+	}
+	idalloc_my_counts = NULL;
+}
+
+/* Claim this backend's counts (first ID it hands out). */
+void
+idalloc_counts_claim(void)
+{
+	if (idalloc_my_counts != NULL)
+		return;
+	if (MyBackendId == InvalidBackendId || MyBackendId > n_backend_caches)
+		elog(ERROR, "idalloc: this process has no backend id to count in");
+	idalloc_my_counts = &all_counts[(Size) (MyBackendId - 1) * n_count_slots];
+	/* a previous owner of this BackendId cleared them at exit */
+	on_shmem_exit(fold_counts, (Datum) 0);
+}
+
+/*
+ * IDs of slot `slotno` (while it holds generation `generation`) that
+ * running backends handed out from the global counter.  No lock: each
+ * count is read once (a monitoring figure).
+ */
+uint64
+idalloc_counts_sum(int slotno, uint64 generation)
+{
+	uint64		sum = 0;
+
+	Assert(slotno >= 0 && slotno < n_count_slots);
+	for (int b = 0; b < n_backend_caches; b++)
+	{
+		IdallocCount *c = &all_counts[(Size) b * n_count_slots + slotno];
+
+		if (pg_atomic_read_u64(&c->generation) == generation)
+			sum += pg_atomic_read_u64(&c->count);
+	}
+	return sum;
 }
 
 /* Claim this backend's entries (first use of a cache). */

@@ -397,8 +397,7 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 		{
 			case IDALLOC_TAKEN:
 				if (counted)
-					pg_atomic_fetch_add_u64(&entry->ref.slot->allocated,
-											(uint64) count);
+					idalloc_count(&entry->ref, count);
 				return true;
 			case IDALLOC_STALE:
 				entry->ref.slot = NULL;
@@ -764,6 +763,7 @@ idalloc_sync(PG_FUNCTION_ARGS)
 typedef struct SlotView
 {
 	bool		used;
+	uint64		generation;
 	int64		id;
 	int64		next;
 	int64		end;
@@ -816,6 +816,7 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 			slot->dboid != MyDatabaseId || slot->extoid != extoid)
 			continue;
 		v->used = true;
+		v->generation = pg_atomic_read_u64(&slot->generation);
 		v->id = slot->id;
 		v->next = (int64) pg_atomic_read_u64(&slot->next);
 		v->end = (int64) pg_atomic_read_u64(&slot->end);
@@ -834,6 +835,7 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 
 		if (!v->used)
 			continue;
+		v->allocated += (int64) idalloc_counts_sum(i, v->generation);
 		values[0] = Int64GetDatum(v->id);
 		values[1] = Int64GetDatum(v->next);
 		values[2] = Int64GetDatum(v->end);

@@ -71,45 +71,65 @@
 
 /*
  * One live allocator in shared memory.  The locking protocol is described
- * at the top of shmem.c.  Fields written on every global allocation come
- * first; fields read on every allocation but written rarely sit on the
- * next cache line.
+ * at the top of shmem.c.  The fields written on every global allocation
+ * (next) and read with it (end) have a cache line to themselves; the rest,
+ * read on every allocation but written rarely, sit on the next one.  The
+ * struct is a whole number of cache lines, so that one allocator's hot line
+ * never shares a line with another allocator's fields (the array starts
+ * cache-line aligned, as every shared-memory allocation does).
  */
 typedef struct IdallocSlot
 {
 	/* next ID to hand out and end (exclusive) of the flushed block */
 	pg_atomic_uint64 next;
 	pg_atomic_uint64 end;
-	/* IDs returned by the global path since attached (not cache refills) */
-	pg_atomic_uint64 allocated;
-	char		pad[PG_CACHE_LINE_SIZE - 3 * sizeof(pg_atomic_uint64)];
+	char		pad_hot[PG_CACHE_LINE_SIZE - 2 * sizeof(pg_atomic_uint64)];
 
-	/*
-	 * Unique per attachment of an allocator to this slot, 0 while free.
-	 * Backends remember it and compare it before and after taking IDs.
-	 */
-	pg_atomic_uint64 generation;
-	/* bumped by idalloc_advance: cached ranges taken before are void */
-	pg_atomic_uint32 cache_epoch;
-	/* the allocator's cache size (IDs per refill); 1 = no cache */
-	pg_atomic_uint32 cache_size;
+	union
+	{
+		struct
+		{
+			/*
+			 * Unique per attachment of an allocator to this slot, 0 while
+			 * free.  Backends remember it and compare it before and after
+			 * taking IDs.
+			 */
+			pg_atomic_uint64 generation;
+			/* bumped by idalloc_advance: cached ranges taken before are void */
+			pg_atomic_uint32 cache_epoch;
+			/* the allocator's cache size (IDs per refill); 1 = no cache */
+			pg_atomic_uint32 cache_size;
 
-	/*
-	 * identity: set when attached, cleared when detached.  The extension's
-	 * OID is part of it: two installations of idalloc in one database (a
-	 * DROP EXTENSION and CREATE EXTENSION in one transaction, as
-	 * pg_restore --clean --single-transaction does) restart the registry
-	 * ids at 1 and must never meet each other's state.
-	 */
-	Oid			dboid;
-	Oid			extoid;
-	int64		id;
+			/*
+			 * IDs handed out by backends that have exited or let go of
+			 * their cached range (a running backend counts its own in
+			 * cache.c, off this line: see idalloc_count)
+			 */
+			pg_atomic_uint64 allocated;
 
-	/* protected by the slot's LWLock */
-	uint64		block_advances; /* since the allocator was attached */
-	bool		unverified;		/* restored from the shutdown state file and
-								 * not yet checked against the row */
+			/*
+			 * identity: set when attached, cleared when detached.  The
+			 * extension's OID is part of it: two installations of idalloc
+			 * in one database (a DROP EXTENSION and CREATE EXTENSION in
+			 * one transaction, as pg_restore --clean --single-transaction
+			 * does) restart the registry ids at 1 and must never meet each
+			 * other's state.
+			 */
+			Oid			dboid;
+			Oid			extoid;
+			int64		id;
+
+			/* protected by the slot's LWLock */
+			uint64		block_advances; /* since the allocator was attached */
+			bool		unverified; /* restored from the shutdown state file
+									 * and not yet checked against the row */
+		};
+		char		pad_cold[PG_CACHE_LINE_SIZE];
+	};
 } IdallocSlot;
+
+StaticAssertDecl(sizeof(IdallocSlot) == 2 * PG_CACHE_LINE_SIZE,
+				 "an IdallocSlot is two cache lines");
 
 typedef struct IdallocShared
 {
@@ -267,6 +287,39 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 /* funcs.c */
 extern void idalloc_forget_local_refs(void);
 
+/*
+ * Per-backend count of the IDs this backend handed out from the global
+ * counter, one per slot (cache.c): counted on the hot path without
+ * touching any shared line but the backend's own.  Valid while
+ * `generation` is the slot's.
+ */
+typedef struct IdallocCount
+{
+	pg_atomic_uint64 generation;
+	pg_atomic_uint64 count;
+} IdallocCount;
+
+extern IdallocCount *idalloc_my_counts;
+extern void idalloc_counts_claim(void);
+
+/* Count n IDs of ref's slot as handed out by this backend. */
+static inline void
+idalloc_count(const IdallocRef *ref, int64 n)
+{
+	IdallocCount *c;
+
+	if (unlikely(idalloc_my_counts == NULL))
+		idalloc_counts_claim();
+	c = &idalloc_my_counts[ref->slot - idalloc_slots];
+	/* only this backend writes its counts: plain read-modify-write */
+	if (unlikely(pg_atomic_read_u64(&c->generation) != ref->generation))
+	{
+		pg_atomic_write_u64(&c->count, 0);
+		pg_atomic_write_u64(&c->generation, ref->generation);
+	}
+	pg_atomic_write_u64(&c->count, pg_atomic_read_u64(&c->count) + (uint64) n);
+}
+
 /* cache.c */
 extern Size idalloc_cache_shmem_size(void);
 extern void idalloc_cache_shmem_request(void);
@@ -278,6 +331,7 @@ extern int	idalloc_cache_install(const IdallocRef *ref, int hint,
 extern void idalloc_cache_release(const IdallocRef *ref);
 extern void idalloc_cache_foreach(Oid dboid, IdallocCacheVisitor fn,
 								  void *arg);
+extern uint64 idalloc_counts_sum(int slotno, uint64 generation);
 
 /* restart.c */
 extern void idalloc_restart_load(void);

@@ -123,6 +123,8 @@ idalloc_shmem_init(void)
 	idalloc_locks = GetNamedLWLockTranche("idalloc");
 	idalloc_slots = (IdallocSlot *)
 		((char *) idalloc_shared + CACHELINEALIGN(sizeof(IdallocShared)));
+	/* shared memory allocations are cache-line aligned: so are the slots */
+	Assert((uintptr_t) idalloc_slots % PG_CACHE_LINE_SIZE == 0);
 	if (!found)
 	{
 		idalloc_shared->lock = &idalloc_locks[0].lock;
