@@ -26,3 +26,38 @@ ALTER TABLE @extschema@.idalloc_registry
 -- from each server's own sequence and mean nothing elsewhere.
 ALTER TABLE @extschema@.idalloc_registry
     REPLICA IDENTITY USING INDEX idalloc_registry_name_key;
+
+--
+-- The adaptive step (G7, issue 8): idalloc_allocators shows each
+-- allocator's current step and how many calls waited for a block.
+--
+DROP VIEW @extschema@.idalloc_allocators;
+DROP FUNCTION @extschema@.idalloc_allocator_state();
+
+CREATE FUNCTION @extschema@.idalloc_allocator_state(OUT id bigint,
+    OUT next_id bigint, OUT persisted_until bigint, OUT allocated bigint,
+    OUT block_advances bigint, OUT cached_ranges bigint, OUT step bigint,
+    OUT waits bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'idalloc_allocator_state'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- allocators of this database; next_id and persisted_until of one that is
+-- not loaded in shared memory yet are where it resumes
+CREATE VIEW @extschema@.idalloc_allocators AS
+    SELECT r.name,
+           r.kind,
+           r.start,
+           r.block,
+           r.cache,
+           COALESCE(s.next_id, r.persisted_end) AS next_id,
+           COALESCE(s.persisted_until, r.persisted_end) AS persisted_until,
+           COALESCE(s.allocated, 0) AS allocated,
+           COALESCE(s.block_advances, 0) AS block_advances,
+           COALESCE(s.cached_ranges, 0) AS cached_ranges,
+           COALESCE(s.step, r.block) AS step,
+           COALESCE(s.waits, 0) AS waits
+      FROM @extschema@.idalloc_registry r
+      LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id;
+
+GRANT SELECT ON @extschema@.idalloc_allocators TO PUBLIC;

@@ -150,7 +150,8 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 --
 CREATE FUNCTION @extschema@.idalloc_allocator_state(OUT id bigint,
     OUT next_id bigint, OUT persisted_until bigint, OUT allocated bigint,
-    OUT block_advances bigint, OUT cached_ranges bigint)
+    OUT block_advances bigint, OUT cached_ranges bigint, OUT step bigint,
+    OUT waits bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'idalloc_allocator_state'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
@@ -173,7 +174,9 @@ CREATE VIEW @extschema@.idalloc_allocators AS
            COALESCE(s.persisted_until, r.persisted_end) AS persisted_until,
            COALESCE(s.allocated, 0) AS allocated,
            COALESCE(s.block_advances, 0) AS block_advances,
-           COALESCE(s.cached_ranges, 0) AS cached_ranges
+           COALESCE(s.cached_ranges, 0) AS cached_ranges,
+           COALESCE(s.step, r.block) AS step,
+           COALESCE(s.waits, 0) AS waits
       FROM @extschema@.idalloc_registry r
       LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id;
 

@@ -72,3 +72,24 @@ ROLLBACK TO b;
 SELECT idalloc_one('brand_new') AS after_rollback_to_savepoint;
 COMMIT;
 SELECT idalloc_drop('brand_new');
+
+-- several installations in one transaction: a second one dropped and
+-- brought back by a savepoint, then a third: the allocator still hands out
+-- from the first installation's state, and nothing repeats after rollback
+SELECT idalloc_create('cyc', start => 5000, block => 10);
+SELECT idalloc_one('cyc') AS first;
+BEGIN;
+DROP EXTENSION idalloc;
+CREATE EXTENSION idalloc;
+SELECT idalloc_create('cyc', start => 1, block => 10);
+SAVEPOINT s;
+DROP EXTENSION idalloc;
+ROLLBACK TO s;
+SELECT idalloc_one('cyc') AS from_first_installation;
+DROP EXTENSION idalloc;
+CREATE EXTENSION idalloc;
+SELECT idalloc_create('cyc', start => 1, block => 10);
+SELECT idalloc_one('cyc') AS third_installation;
+ROLLBACK;
+SELECT idalloc_one('cyc') AS after_rollback;
+SELECT idalloc_drop('cyc');

@@ -139,10 +139,12 @@ report_missing(const char *name)
  * row was inserted by this transaction: if it rolls back, the slot is let
  * go again.
  */
-static void
+static bool
 attach_row(Oid extoid, const IdallocRow *row, bool created, IdallocRef *ref)
 {
-	if (!idalloc_attach(MyDatabaseId, extoid, row, ref))
+	bool		new_slot;
+
+	if (!idalloc_attach(MyDatabaseId, extoid, row, ref, &new_slot))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many idalloc allocators in use"),
@@ -151,6 +153,7 @@ attach_row(Oid extoid, const IdallocRow *row, bool created, IdallocRef *ref)
 				 errhint("Drop unused allocators or raise idalloc.max_allocators.")));
 	if (created)
 		idalloc_remember_create(extoid, row->id);
+	return new_slot;
 }
 
 /*
@@ -175,6 +178,8 @@ attach_named(const char *name, const IdallocRow *row,
 	int64		old_id;
 	IdallocRegistry again_reg;
 	IdallocRow	again;
+	bool		new_slot;
+	volatile bool still_there = false;
 
 	if (idalloc_stash_lookup(name, reg->extoid, &old_extoid, &old_id))
 	{
@@ -188,11 +193,27 @@ attach_named(const char *name, const IdallocRow *row,
 		return;
 	}
 
-	attach_row(reg->extoid, row, false, ref);
-	if (!idalloc_registry_find(&again_reg, true) ||
-		again_reg.extoid != reg->extoid ||
-		!idalloc_row_by_name(name, &again, &again_reg) ||
-		again.id != row->id)
+	new_slot = attach_row(reg->extoid, row, false, ref);
+
+	/*
+	 * The re-check can itself fail (cancel, lock_timeout while another
+	 * session holds the table): a slot attached here must not stay behind.
+	 */
+	PG_TRY();
+	{
+		still_there = idalloc_registry_find(&again_reg, true) &&
+			again_reg.extoid == reg->extoid &&
+			idalloc_row_by_name(name, &again, &again_reg) &&
+			again.id == row->id;
+	}
+	PG_CATCH();
+	{
+		if (new_slot)
+			idalloc_detach(MyDatabaseId, reg->extoid, row->id);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!still_there)
 	{
 		idalloc_detach(MyDatabaseId, reg->extoid, row->id);
 		ref->slot = NULL;
@@ -702,8 +723,7 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
 	idalloc_persist_sizes(reg.extoid, row.id, block, cache);
-	if (cache > 0)
-		idalloc_set_cache_size(MyDatabaseId, reg.extoid, row.id, cache);
+	idalloc_set_sizes(MyDatabaseId, reg.extoid, row.id, block, cache);
 	PG_RETURN_VOID();
 }
 
@@ -770,6 +790,8 @@ typedef struct SlotView
 	int64		allocated;		/* global path + cached ranges' handed-out IDs */
 	int64		block_advances;
 	int64		live_ranges;	/* cached ranges that can still be served */
+	int64		step;			/* 0: not known yet (the row's block) */
+	int64		waits;
 } SlotView;
 
 static void
@@ -822,6 +844,8 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 		v->end = (int64) pg_atomic_read_u64(&slot->end);
 		v->allocated = (int64) pg_atomic_read_u64(&slot->allocated);
 		v->block_advances = (int64) slot->block_advances;
+		v->step = slot->step;
+		v->waits = (int64) pg_atomic_read_u64(&slot->waits);
 	}
 	LWLockRelease(idalloc_shared->lock);
 
@@ -830,8 +854,9 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nslots; i++)
 	{
 		SlotView   *v = &views[i];
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		Datum		values[8];
+		bool		nulls[8] = {false, false, false, false, false, false,
+		false, false};
 
 		if (!v->used)
 			continue;
@@ -842,6 +867,11 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum(v->allocated);
 		values[4] = Int64GetDatum(v->block_advances);
 		values[5] = Int64GetDatum(v->live_ranges);
+		values[6] = Int64GetDatum(v->step);
+		nulls[6] = v->step <= 0;
+		values[7] = Int64GetDatum(v->waits);
+		/* the SQL declaration of 1.0 has the first 6 columns only */
+		Assert(rsinfo->setDesc->natts == 6 || rsinfo->setDesc->natts == 8);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	pfree(views);

@@ -50,6 +50,7 @@
 PG_MODULE_MAGIC;
 
 int			idalloc_max_allocators = 128;
+int			idalloc_max_block = 1073741824;
 bool		idalloc_wait_for_sync_standby = true;
 
 /* true while the extension itself writes the catalog table */
@@ -338,6 +339,16 @@ _PG_init(void)
 							1,
 							INT_MAX / 2,
 							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("idalloc.max_block",
+							"The largest step an allocator's persisted window may grow to under load.",
+							"At or below an allocator's block, its step stays fixed.",
+							&idalloc_max_block,
+							1073741824,
+							1,
+							INT_MAX,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",

@@ -36,6 +36,7 @@
 #include "storage/lockdefs.h"
 #include "storage/lwlock.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 
 /* Largest value a persisted end (exclusive) may take. */
 #define IDALLOC_MAX_END			PG_INT64_MAX
@@ -119,17 +120,35 @@ typedef struct IdallocSlot
 			Oid			extoid;
 			int64		id;
 
+			/* calls that had to wait for a block to be persisted */
+			pg_atomic_uint64 waits;
+
 			/* protected by the slot's LWLock */
 			uint64		block_advances; /* since the allocator was attached */
 			bool		unverified; /* restored from the shutdown state file
 									 * and not yet checked against the row */
+			/*
+			 * The size of the next block (G7): the row's block, doubled
+			 * while blocks are used up in under a second (up to
+			 * idalloc.max_block), halved back towards it when a block
+			 * lasts longer than IDALLOC_STEP_SHRINK_USECS; 0 until the
+			 * first advance of a slot restored at start-up.  Written by
+			 * the backend that persists a block, under the slot's LWLock.
+			 */
+			int64		step;
+			TimestampTz last_advance;	/* of the last block, 0 if none */
 		};
-		char		pad_cold[PG_CACHE_LINE_SIZE];
+		char		pad_cold[2 * PG_CACHE_LINE_SIZE];
 	};
 } IdallocSlot;
 
-StaticAssertDecl(sizeof(IdallocSlot) == 2 * PG_CACHE_LINE_SIZE,
-				 "an IdallocSlot is two cache lines");
+StaticAssertDecl(sizeof(IdallocSlot) == 3 * PG_CACHE_LINE_SIZE,
+				 "an IdallocSlot is a whole number of cache lines");
+
+/* a block used up faster than this doubles the step */
+#define IDALLOC_STEP_GROW_USECS		USECS_PER_SEC
+/* a block that lasted longer than this halves it (towards the block) */
+#define IDALLOC_STEP_SHRINK_USECS	(4 * USECS_PER_SEC)
 
 typedef struct IdallocShared
 {
@@ -191,6 +210,7 @@ typedef void (*IdallocCacheVisitor) (void *arg, int pid, int64 id,
 
 /* GUCs (idalloc.c) */
 extern int	idalloc_max_allocators;
+extern int	idalloc_max_block;
 extern bool idalloc_wait_for_sync_standby;
 
 /* idalloc.c */
@@ -227,14 +247,14 @@ extern Size idalloc_shmem_size(void);
 extern void idalloc_shmem_init(void);
 extern void idalloc_shmem_request(void);
 extern bool idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row,
-						   IdallocRef *ref);
+						   IdallocRef *ref, bool *created);
 extern bool idalloc_attach_existing(Oid dboid, Oid extoid, int64 id,
 									IdallocRef *ref);
 extern bool idalloc_slot_attached(Oid dboid, Oid extoid, int64 id);
 extern IdallocSlot *idalloc_restore_slot(Oid dboid, Oid extoid, int64 id,
 										 int64 next, int64 end);
-extern void idalloc_set_cache_size(Oid dboid, Oid extoid, int64 id,
-								   int32 cache);
+extern void idalloc_set_sizes(Oid dboid, Oid extoid, int64 id, int64 block,
+							  int32 cache);
 extern bool idalloc_give_back(const IdallocRef *ref, uint32 epoch,
 							  int64 from, int64 to);
 extern void idalloc_detach(Oid dboid, Oid extoid, int64 id);
@@ -346,7 +366,7 @@ extern int64 idalloc_row_insert(const char *name, int64 start, int64 block,
 extern int64 idalloc_row_delete(const char *name, IdallocRegistry *reg);
 extern bool idalloc_persist_block(Oid extoid, int64 id, const char *name,
 								  int64 cur_next, int64 cur_end,
-								  int64 count, int64 floor,
+								  int64 count, int64 floor, int64 *step,
 								  int64 *new_end, int64 *next_floor);
 extern void idalloc_persist_sizes(Oid extoid, int64 id, int64 block,
 								  int32 cache);

@@ -413,9 +413,11 @@ max64(int64 a, int64 b)
  *
  * count > 0: the block must hold [next, next + count) where next is the
  * slot's next, raised to the row's persisted end if the slot's end is
- * behind the row (a slot attached from a stale read).  A count above the block size advances by
- * the count plus a block, once.  count == 0: every later ID must be >=
- * floor.
+ * behind the row (a slot attached from a stale read).  The new end is
+ * *step_io past the persisted end (bounded by the row's block and
+ * idalloc.max_block; the step used is returned in *step_io); a count above
+ * the step advances by the count plus a step, once.  count == 0: every
+ * later ID must be >= floor.
  *
  * Returns true with the new end in *new_end_p; *next_floor is what the
  * slot's next must be raised to before the new end is published.  Raises
@@ -425,9 +427,10 @@ max64(int64 a, int64 b)
  */
 bool
 idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
-					  int64 cur_end, int64 count, int64 floor,
+					  int64 cur_end, int64 count, int64 floor, int64 *step_io,
 					  int64 *new_end_p, int64 *next_floor)
 {
+	int64		step;
 	Relation	rel;
 	void	   *state;
 	HeapTuple	oldtup;
@@ -469,12 +472,24 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 						   eff_next, count, IDALLOC_MAX_END)));
 	}
 
-	if (count > row.block)
+	/*
+	 * The step: what the caller asks for (grown or shrunk, G7), never below
+	 * the row's block nor above idalloc.max_block, unless that is below the
+	 * block, which then stays fixed.
+	 */
+	if (idalloc_max_block <= row.block)
+		step = row.block;
+	else
+		step = Min(Max(*step_io, row.block), (int64) idalloc_max_block);
+	*step_io = step;
+
+	/* a batch larger than the step persists itself plus a step, once */
+	if (count > step)
 	{
-		if (pg_add_s64_overflow(need, row.block, &new_end))
+		if (pg_add_s64_overflow(need, step, &new_end))
 			new_end = IDALLOC_MAX_END;
 	}
-	else if (pg_add_s64_overflow(base, row.block, &new_end))
+	else if (pg_add_s64_overflow(base, step, &new_end))
 		new_end = IDALLOC_MAX_END;
 	Assert(new_end >= need && new_end >= lo);
 

@@ -137,6 +137,9 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u64(&slot->next, FREE_SLOT_VALUE);
 			pg_atomic_init_u64(&slot->end, FREE_SLOT_VALUE);
 			pg_atomic_init_u64(&slot->allocated, 0);
+			pg_atomic_init_u64(&slot->waits, 0);
+			slot->step = 0;
+			slot->last_advance = 0;
 			pg_atomic_init_u64(&slot->generation, 0);
 			pg_atomic_init_u32(&slot->cache_epoch, 0);
 			pg_atomic_init_u32(&slot->cache_size, 1);
@@ -191,11 +194,14 @@ find_slot(Oid dboid, Oid extoid, int64 id, IdallocSlot **free_slot)
  * is the postmaster at start-up, alone). */
 static void
 fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
-		  int64 end, int32 cache, bool unverified)
+		  int64 end, int32 cache, int64 block, bool unverified)
 {
 	slot->dboid = dboid;
 	slot->extoid = extoid;
 	slot->id = id;
+	slot->step = block;
+	slot->last_advance = 0;
+	pg_atomic_write_u64(&slot->waits, 0);
 	slot->block_advances = 0;
 	slot->unverified = unverified;
 	pg_atomic_write_u64(&slot->next, (uint64) next);
@@ -247,7 +253,8 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
  * Returns false when every slot is taken (idalloc.max_allocators).
  */
 bool
-idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
+idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref,
+			   bool *created)
 {
 	IdallocSlot *slot;
 	IdallocSlot *free_slot = NULL;
@@ -255,6 +262,7 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
 	int64		restart = -1;
 
 	Assert(OidIsValid(extoid));
+	*created = false;
 
 	/* common case: already attached (and verified) by someone */
 	if (idalloc_attach_existing(dboid, extoid, id, ref))
@@ -267,8 +275,9 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref)
 		slot = free_slot;
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
 		fill_slot(slot, dboid, extoid, id, row->persisted_end,
-				  row->persisted_end, row->cache, false);
+				  row->persisted_end, row->cache, row->block, false);
 		LWLockRelease(slot_lock(slot));
+		*created = true;
 	}
 	else if (slot != NULL && slot->unverified)
 		restart = verify_restored_slot(slot, row);
@@ -329,20 +338,33 @@ idalloc_restore_slot(Oid dboid, Oid extoid, int64 id, int64 next, int64 end)
 	if (find_slot(dboid, extoid, id, &free_slot) != NULL ||
 		free_slot == NULL || next > end || !OidIsValid(extoid))
 		return NULL;
-	fill_slot(free_slot, dboid, extoid, id, next, end, 1, true);
+	/* step 0: the row's block, at the first advance */
+	fill_slot(free_slot, dboid, extoid, id, next, end, 1, 0, true);
 	return free_slot;
 }
 
-/* idalloc_alter changed the cache size: later refills use it. */
+/*
+ * idalloc_alter changed the sizes (a value < 1 keeps it): later refills
+ * use the new cache size, and the step starts again from the new block.
+ */
 void
-idalloc_set_cache_size(Oid dboid, Oid extoid, int64 id, int32 cache)
+idalloc_set_sizes(Oid dboid, Oid extoid, int64 id, int64 block, int32 cache)
 {
 	IdallocSlot *slot;
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = find_slot(dboid, extoid, id, NULL);
 	if (slot != NULL)
-		pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
+	{
+		if (cache > 0)
+			pg_atomic_write_u32(&slot->cache_size, (uint32) cache);
+		if (block > 0)
+		{
+			LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+			slot->step = block;
+			LWLockRelease(slot_lock(slot));
+		}
+	}
 	LWLockRelease(idalloc_shared->lock);
 }
 
@@ -486,6 +508,26 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
 }
 
 /*
+ * The step for the next block (G7): doubled if the last block was used up
+ * in under IDALLOC_STEP_GROW_USECS, halved if it lasted longer than
+ * IDALLOC_STEP_SHRINK_USECS (persist.c bounds it by the row's block and
+ * idalloc.max_block).
+ */
+static int64
+adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
+{
+	int64		elapsed = now - last_advance;
+
+	if (last_advance == 0 || step <= 0)
+		return step;
+	if (elapsed < IDALLOC_STEP_GROW_USECS)
+		return step > PG_INT64_MAX / 2 ? step : step * 2;
+	if (elapsed > IDALLOC_STEP_SHRINK_USECS)
+		return Max(step / 2, 1);
+	return step;
+}
+
+/*
  * Slow path.  With count > 0: the flushed block cannot serve `count` IDs;
  * wait for another backend's advance, or persist a new block (large enough
  * for `count`) ourselves, then return IDALLOC_RETRY so that the caller takes
@@ -516,12 +558,17 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 	int64		cur_end;
 	int64		new_end;
 	int64		next_floor;
+	int64		step;
+	TimestampTz now = 0;
 	int			result;
 
 	Assert(count >= 0);
 	result = check_slot(ref, count, floor, first, &cur_next, &cur_end);
 	if (result >= 0)
 		return (IdallocTake) result;
+	/* this call waits for a block (persisted by another backend, or itself) */
+	if (count > 0)
+		pg_atomic_fetch_add_u64(&slot->waits, 1);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (ref->id >> 32),
 						 (uint32) ref->id, IDALLOC_LOCKTAG_FIELD4);
@@ -551,8 +598,19 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 				 errhint("Commit the transaction, then allocate.")));
 	}
 
+	/* the step of this block (G7): how fast was the last one used up? */
+	LWLockAcquire(lock, LW_SHARED);
+	step = slot->step;
+	if (count > 0)
+	{
+		now = GetCurrentTimestamp();
+		step = adapt_step(step, slot->last_advance, now);
+	}
+	LWLockRelease(lock);
+
 	if (!idalloc_persist_block(ref->extoid, ref->id, name, cur_next,
-							   cur_end, count, floor, &new_end, &next_floor))
+							   cur_end, count, floor, &step, &new_end,
+							   &next_floor))
 	{
 		/* the extension was dropped and created again: look it up again */
 		LockRelease(&tag, ExclusiveLock, false);
@@ -569,6 +627,9 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 		pg_atomic_write_u64(&slot->end, (uint64) new_end);
 		if (count == 0)
 			pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
+		else
+			slot->last_advance = now;
+		slot->step = step;
 		slot->block_advances++;
 		*first = (int64) pg_atomic_read_u64(&slot->next);
 		result = count == 0 ? IDALLOC_TAKEN : IDALLOC_RETRY;

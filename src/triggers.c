@@ -80,12 +80,26 @@ Oid			idalloc_copy_relid = InvalidOid;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* name -> allocator of a dropped installation, for this transaction */
+/*
+ * Each installation dropped in this transaction that had an allocator of
+ * that name: in the order they were dropped (a DROP rolled back to a
+ * savepoint leaves its entry, which is ignored while that installation
+ * exists).
+ */
+#define STASH_MAX_DROPS 8
+
+typedef struct StashDrop
+{
+	Oid			extoid;			/* the dropped installation */
+	int64		id;				/* the allocator's registry id there */
+	int64		end;			/* its persisted end */
+} StashDrop;
+
 typedef struct StashEntry
 {
 	char		name[NAMEDATALEN];
-	int64		end;			/* its persisted end */
-	Oid			extoid;			/* the dropped installation */
-	int64		id;				/* its registry id there */
+	int			ndrops;
+	StashDrop	drops[STASH_MAX_DROPS];
 } StashEntry;
 
 static HTAB *stash = NULL;
@@ -98,6 +112,31 @@ PG_FUNCTION_INFO_V1(idalloc_registry_insert);
 PG_FUNCTION_INFO_V1(idalloc_registry_guard);
 
 /* ---------- the stash of a dropped installation ---------- */
+
+/* Record that installation extoid had allocator id (persisted to end). */
+static void
+stash_add(StashEntry *e, Oid extoid, int64 id, int64 end)
+{
+	for (int i = 0; i < e->ndrops; i++)
+	{
+		if (e->drops[i].extoid == extoid)
+		{
+			/* dropped again after a rollback to a savepoint */
+			e->drops[i].id = id;
+			e->drops[i].end = Max(e->drops[i].end, end);
+			return;
+		}
+	}
+	if (e->ndrops == STASH_MAX_DROPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many installations of extension \"idalloc\" dropped in one transaction"),
+				 errdetail("At most %d are supported.", STASH_MAX_DROPS)));
+	e->drops[e->ndrops].extoid = extoid;
+	e->drops[e->ndrops].id = id;
+	e->drops[e->ndrops].end = end;
+	e->ndrops++;
+}
 
 /*
  * Relation relid is being dropped (object_access_hook, before the drop):
@@ -154,9 +193,10 @@ idalloc_stash_dropped_registry(Oid relid)
 		if (strlen(cname) >= NAMEDATALEN)
 			continue;
 		e = hash_search(stash, cname, HASH_ENTER, &found);
-		e->end = DatumGetInt64(end);
-		e->extoid = reg.extoid;
-		e->id = tuple_int8(tup, desc, Anum_registry_id, 0);
+		if (!found)
+			e->ndrops = 0;
+		stash_add(e, reg.extoid, tuple_int8(tup, desc, Anum_registry_id, 0),
+				  DatumGetInt64(end));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -186,13 +226,26 @@ idalloc_stash_lookup(const char *name, Oid cur_extoid, Oid *old_extoid,
 	if (stash == NULL || strlen(name) >= NAMEDATALEN)
 		return false;
 	e = hash_search(stash, name, HASH_FIND, NULL);
-	/* (a DROP rolled back to a savepoint brought it back: not dropped) */
-	if (e == NULL || e->extoid == cur_extoid ||
-		get_extension_name(e->extoid) != NULL)
+	if (e == NULL)
 		return false;
-	*old_extoid = e->extoid;
-	*old_id = e->id;
-	return true;
+
+	/*
+	 * The first installation dropped (and still gone: a DROP rolled back to
+	 * a savepoint brought its installation back) holds the live state; an
+	 * installation created and dropped after it in this transaction handed
+	 * out IDs of that name from it.
+	 */
+	for (int i = 0; i < e->ndrops; i++)
+	{
+		StashDrop  *d = &e->drops[i];
+
+		if (d->extoid == cur_extoid || get_extension_name(d->extoid) != NULL)
+			continue;
+		*old_extoid = d->extoid;
+		*old_id = d->id;
+		return true;
+	}
+	return false;
 }
 
 /* Was installation extoid dropped in this transaction (and still is)? */
@@ -209,11 +262,14 @@ static int64
 stash_floor(const char *name)
 {
 	StashEntry *e;
+	int64		floor = PG_INT64_MIN;
 
 	if (stash == NULL || strlen(name) >= NAMEDATALEN)
 		return PG_INT64_MIN;
 	e = hash_search(stash, name, HASH_FIND, NULL);
-	return e != NULL ? e->end : PG_INT64_MIN;
+	for (int i = 0; e != NULL && i < e->ndrops; i++)
+		floor = Max(floor, e->drops[i].end);
+	return floor;
 }
 
 /* ---------- the triggers ---------- */
@@ -327,8 +383,7 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 		cache = -1;
 	if (block > 0 || cache > 0)
 		idalloc_persist_sizes(reg->extoid, existing->id, block, cache);
-	if (cache > 0)
-		idalloc_set_cache_size(MyDatabaseId, reg->extoid, existing->id, cache);
+	idalloc_set_sizes(MyDatabaseId, reg->extoid, existing->id, block, cache);
 	if (end > existing->persisted_end)
 		idalloc_raise(reg->extoid, existing->id, end);
 }

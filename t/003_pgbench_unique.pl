@@ -27,7 +27,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = idalloc_node('pgbench', conf => "max_connections = 20\n");
+# idalloc.max_block = 1: every allocator's step stays at its (tiny) block,
+# so that the sessions race block advances all the time (the adaptive step
+# would otherwise make them rare: t/016_step.pl)
+my $node = idalloc_node('pgbench',
+	conf => "max_connections = 20\nidalloc.max_block = 1\n");
 $node->safe_psql(
 	'postgres', q{
 	SELECT idalloc_create('small', block => 7);
