@@ -28,23 +28,18 @@ ALTER TABLE @extschema@.idalloc_registry
     REPLICA IDENTITY USING INDEX idalloc_registry_name_key;
 
 --
--- The adaptive step (G7, issue 8): idalloc_allocators shows each
--- allocator's current step and how many calls waited for a block.
+-- 1.1: each allocator's step and waits (G7).  A function of its own and
+-- columns added at the end of the view, so that the update from 1.0
+-- replaces the view (CREATE OR REPLACE VIEW) instead of dropping it: views
+-- and grants of users that depend on it survive the update.
 --
-DROP VIEW @extschema@.idalloc_allocators;
-DROP FUNCTION @extschema@.idalloc_allocator_state();
-
-CREATE FUNCTION @extschema@.idalloc_allocator_state(OUT id bigint,
-    OUT next_id bigint, OUT persisted_until bigint, OUT allocated bigint,
-    OUT block_advances bigint, OUT cached_ranges bigint, OUT step bigint,
-    OUT waits bigint)
+CREATE FUNCTION @extschema@.idalloc_allocator_steps(OUT id bigint,
+    OUT step bigint, OUT waits bigint)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'idalloc_allocator_state'
+AS 'MODULE_PATHNAME', 'idalloc_allocator_steps'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
--- allocators of this database; next_id and persisted_until of one that is
--- not loaded in shared memory yet are where it resumes
-CREATE VIEW @extschema@.idalloc_allocators AS
+CREATE OR REPLACE VIEW @extschema@.idalloc_allocators AS
     SELECT r.name,
            r.kind,
            r.start,
@@ -55,9 +50,8 @@ CREATE VIEW @extschema@.idalloc_allocators AS
            COALESCE(s.allocated, 0) AS allocated,
            COALESCE(s.block_advances, 0) AS block_advances,
            COALESCE(s.cached_ranges, 0) AS cached_ranges,
-           COALESCE(s.step, r.block) AS step,
-           COALESCE(s.waits, 0) AS waits
+           COALESCE(t.step, r.block) AS step,
+           COALESCE(t.waits, 0) AS waits
       FROM @extschema@.idalloc_registry r
-      LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id;
-
-GRANT SELECT ON @extschema@.idalloc_allocators TO PUBLIC;
+      LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id
+      LEFT JOIN @extschema@.idalloc_allocator_steps() t ON t.id = r.id;

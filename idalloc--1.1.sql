@@ -150,8 +150,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 --
 CREATE FUNCTION @extschema@.idalloc_allocator_state(OUT id bigint,
     OUT next_id bigint, OUT persisted_until bigint, OUT allocated bigint,
-    OUT block_advances bigint, OUT cached_ranges bigint, OUT step bigint,
-    OUT waits bigint)
+    OUT block_advances bigint, OUT cached_ranges bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'idalloc_allocator_state'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
@@ -174,9 +173,7 @@ CREATE VIEW @extschema@.idalloc_allocators AS
            COALESCE(s.persisted_until, r.persisted_end) AS persisted_until,
            COALESCE(s.allocated, 0) AS allocated,
            COALESCE(s.block_advances, 0) AS block_advances,
-           COALESCE(s.cached_ranges, 0) AS cached_ranges,
-           COALESCE(s.step, r.block) AS step,
-           COALESCE(s.waits, 0) AS waits
+           COALESCE(s.cached_ranges, 0) AS cached_ranges
       FROM @extschema@.idalloc_registry r
       LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id;
 
@@ -190,6 +187,35 @@ REVOKE ALL ON @extschema@.idalloc_registry FROM PUBLIC;
 GRANT SELECT ON @extschema@.idalloc_registry TO PUBLIC;
 GRANT SELECT ON @extschema@.idalloc_allocators TO PUBLIC;
 GRANT SELECT ON @extschema@.idalloc_caches TO PUBLIC;
+
+--
+-- 1.1: each allocator's step and waits (G7).  A function of its own and
+-- columns added at the end of the view, so that the update from 1.0
+-- replaces the view (CREATE OR REPLACE VIEW) instead of dropping it: views
+-- and grants of users that depend on it survive the update.
+--
+CREATE FUNCTION @extschema@.idalloc_allocator_steps(OUT id bigint,
+    OUT step bigint, OUT waits bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'idalloc_allocator_steps'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE OR REPLACE VIEW @extschema@.idalloc_allocators AS
+    SELECT r.name,
+           r.kind,
+           r.start,
+           r.block,
+           r.cache,
+           COALESCE(s.next_id, r.persisted_end) AS next_id,
+           COALESCE(s.persisted_until, r.persisted_end) AS persisted_until,
+           COALESCE(s.allocated, 0) AS allocated,
+           COALESCE(s.block_advances, 0) AS block_advances,
+           COALESCE(s.cached_ranges, 0) AS cached_ranges,
+           COALESCE(t.step, r.block) AS step,
+           COALESCE(t.waits, 0) AS waits
+      FROM @extschema@.idalloc_registry r
+      LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id
+      LEFT JOIN @extschema@.idalloc_allocator_steps() t ON t.id = r.id;
 
 -- the allocator every database starts with
 INSERT INTO @extschema@.idalloc_registry (name, start, block, persisted_end, cache, kind)

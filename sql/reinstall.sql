@@ -93,3 +93,22 @@ SELECT idalloc_one('cyc') AS third_installation;
 ROLLBACK;
 SELECT idalloc_one('cyc') AS after_rollback;
 SELECT idalloc_drop('cyc');
+
+-- rolled back to a savepoint taken before the first DROP: the original
+-- installation is back and works (its allocators are not redirected to an
+-- installation that never was)
+SELECT idalloc_create('back', start => 300, block => 10);
+SELECT idalloc_one('back') AS first;
+BEGIN;
+SAVEPOINT s0;
+DROP EXTENSION idalloc;
+CREATE EXTENSION idalloc;
+SELECT idalloc_create('back', start => 1, block => 10);
+SELECT idalloc_one('back') AS from_original;
+SAVEPOINT s1;
+DROP EXTENSION idalloc;
+ROLLBACK TO s0;
+SELECT idalloc_one('back') AS original_again;
+COMMIT;
+SELECT idalloc_one('back') AS after_commit;
+SELECT idalloc_drop('back');

@@ -71,6 +71,7 @@ PG_FUNCTION_INFO_V1(idalloc_advance);
 PG_FUNCTION_INFO_V1(idalloc_sync);
 PG_FUNCTION_INFO_V1(idalloc_allocator_state);
 PG_FUNCTION_INFO_V1(idalloc_cache_state);
+PG_FUNCTION_INFO_V1(idalloc_allocator_steps);
 
 /* ---------- argument checks ---------- */
 
@@ -722,8 +723,7 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	check_writable("idalloc_alter()");
 	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
-	idalloc_persist_sizes(reg.extoid, row.id, block, cache);
-	idalloc_set_sizes(MyDatabaseId, reg.extoid, row.id, block, cache);
+	idalloc_alter_sizes(reg.extoid, row.id, block, cache);
 	PG_RETURN_VOID();
 }
 
@@ -790,8 +790,6 @@ typedef struct SlotView
 	int64		allocated;		/* global path + cached ranges' handed-out IDs */
 	int64		block_advances;
 	int64		live_ranges;	/* cached ranges that can still be served */
-	int64		step;			/* 0: not known yet (the row's block) */
-	int64		waits;
 } SlotView;
 
 static void
@@ -844,8 +842,6 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 		v->end = (int64) pg_atomic_read_u64(&slot->end);
 		v->allocated = (int64) pg_atomic_read_u64(&slot->allocated);
 		v->block_advances = (int64) slot->block_advances;
-		v->step = slot->step;
-		v->waits = (int64) pg_atomic_read_u64(&slot->waits);
 	}
 	LWLockRelease(idalloc_shared->lock);
 
@@ -854,9 +850,8 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nslots; i++)
 	{
 		SlotView   *v = &views[i];
-		Datum		values[8];
-		bool		nulls[8] = {false, false, false, false, false, false,
-		false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 
 		if (!v->used)
 			continue;
@@ -867,14 +862,46 @@ idalloc_allocator_state(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum(v->allocated);
 		values[4] = Int64GetDatum(v->block_advances);
 		values[5] = Int64GetDatum(v->live_ranges);
-		values[6] = Int64GetDatum(v->step);
-		nulls[6] = v->step <= 0;
-		values[7] = Int64GetDatum(v->waits);
-		/* the SQL declaration of 1.0 has the first 6 columns only */
-		Assert(rsinfo->setDesc->natts == 6 || rsinfo->setDesc->natts == 8);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	pfree(views);
+	return (Datum) 0;
+}
+
+/*
+ * The step and waits of this installation's attached slots (1.1), for
+ * idalloc_allocators.  A function of its own, so that the 1.0 view could
+ * be replaced by one with columns added at its end (CREATE OR REPLACE
+ * VIEW) rather than dropped.
+ */
+Datum
+idalloc_allocator_steps(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			extoid;
+
+	idalloc_check_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	extoid = get_extension_oid("idalloc", true);
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	for (int i = 0; i < idalloc_shared->nslots; i++)
+	{
+		IdallocSlot *slot = &idalloc_slots[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (pg_atomic_read_u64(&slot->generation) == 0 ||
+			slot->dboid != MyDatabaseId || slot->extoid != extoid)
+			continue;
+		values[0] = Int64GetDatum(slot->id);
+		/* (read without the slot lock: a monitoring figure) */
+		values[1] = Int64GetDatum(slot->step);
+		nulls[1] = slot->step <= 0;
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->waits));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(idalloc_shared->lock);
 	return (Datum) 0;
 }
 

@@ -285,9 +285,13 @@ idalloc_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		settle_pending(false, mySubid);
+		idalloc_stash_subxact(false, mySubid, parentSubid);
+	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
+		idalloc_stash_subxact(true, mySubid, parentSubid);
 		for (Pending *p = pending; p != NULL; p = p->next)
 			if (p->subid == mySubid)
 				p->subid = parentSubid;
@@ -348,7 +352,7 @@ _PG_init(void)
 							1073741824,
 							1,
 							INT_MAX,
-							PGC_SUSET,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",

@@ -239,6 +239,8 @@ extern void idalloc_stash_reset(void);
 extern bool idalloc_stash_lookup(const char *name, Oid cur_extoid,
 								 Oid *old_extoid, int64 *old_id);
 extern bool idalloc_stash_dropped(Oid extoid);
+extern void idalloc_stash_subxact(bool commit, SubTransactionId subid,
+								  SubTransactionId parent);
 
 /* shmem.c */
 extern IdallocShared *idalloc_shared;
@@ -262,6 +264,8 @@ extern void idalloc_detach_all(Oid dboid, Oid extoid);
 extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
 									 int64 count, int64 floor, int64 *first);
 extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
+extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
+								int32 cache);
 
 /*
  * Fast path: take `count` IDs from the flushed block of the slot without

@@ -81,6 +81,8 @@ IdallocSlot *idalloc_slots = NULL;
 /* first slot lock in the tranche; lock 0 is the slot-assignment lock */
 static LWLockPadded *idalloc_locks = NULL;
 
+static void publish_step(IdallocSlot *slot, int64 step);
+
 static inline LWLock *
 slot_lock(IdallocSlot *slot)
 {
@@ -361,7 +363,8 @@ idalloc_set_sizes(Oid dboid, Oid extoid, int64 id, int64 block, int32 cache)
 		if (block > 0)
 		{
 			LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
-			slot->step = block;
+			publish_step(slot, block);
+			slot->last_advance = 0;
 			LWLockRelease(slot_lock(slot));
 		}
 	}
@@ -507,11 +510,19 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
 	return result;
 }
 
+/* The step of the newly published block.  Caller holds the slot lock. */
+static void
+publish_step(IdallocSlot *slot, int64 step)
+{
+	Assert(LWLockHeldByMeInMode(slot_lock(slot), LW_EXCLUSIVE));
+	slot->step = step;
+}
+
 /*
  * The step for the next block (G7): doubled if the last block was used up
- * in under IDALLOC_STEP_GROW_USECS, halved if it lasted longer than
- * IDALLOC_STEP_SHRINK_USECS (persist.c bounds it by the row's block and
- * idalloc.max_block).
+ * in under IDALLOC_STEP_GROW_USECS, halved once for every
+ * IDALLOC_STEP_SHRINK_USECS it lasted (persist.c bounds it by the row's
+ * block and idalloc.max_block).
  */
 static int64
 adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
@@ -523,7 +534,12 @@ adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
 	if (elapsed < IDALLOC_STEP_GROW_USECS)
 		return step > PG_INT64_MAX / 2 ? step : step * 2;
 	if (elapsed > IDALLOC_STEP_SHRINK_USECS)
-		return Max(step / 2, 1);
+	{
+		/* halved once per IDALLOC_STEP_SHRINK_USECS the block lasted */
+		int64		halvings = elapsed / IDALLOC_STEP_SHRINK_USECS;
+
+		return halvings >= 62 ? 1 : Max(step >> halvings, 1);
+	}
 	return step;
 }
 
@@ -629,7 +645,7 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 			pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		else
 			slot->last_advance = now;
-		slot->step = step;
+		publish_step(slot, step);
 		slot->block_advances++;
 		*first = (int64) pg_atomic_read_u64(&slot->next);
 		result = count == 0 ? IDALLOC_TAKEN : IDALLOC_RETRY;
@@ -677,5 +693,27 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 		LWLockRelease(lock);
 	}
 	LWLockRelease(idalloc_shared->lock);
+	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * idalloc_alter, or a restored/replicated row merged: write the new block
+ * and/or cache size (< 1 keeps one) into the row, then into the slot (the
+ * step starts again from the new block).  Holds the allocator's advance
+ * lock, so that a block advance in flight cannot publish the step it read
+ * before.
+ */
+void
+idalloc_alter_sizes(Oid extoid, int64 id, int64 block, int32 cache)
+{
+	LOCKTAG		tag;
+
+	if (block < 1 && cache < 1)
+		return;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
+						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	idalloc_persist_sizes(extoid, id, block, cache);
+	idalloc_set_sizes(MyDatabaseId, extoid, id, block, cache);
 	LockRelease(&tag, ExclusiveLock, false);
 }

@@ -93,6 +93,7 @@ typedef struct StashDrop
 	Oid			extoid;			/* the dropped installation */
 	int64		id;				/* the allocator's registry id there */
 	int64		end;			/* its persisted end */
+	SubTransactionId subid;		/* of the DROP (forgotten if it aborts) */
 } StashDrop;
 
 typedef struct StashEntry
@@ -103,7 +104,6 @@ typedef struct StashEntry
 } StashEntry;
 
 static HTAB *stash = NULL;
-static List *stash_extensions = NIL;	/* dropped installations (OIDs) */
 
 static int64 tuple_int8(HeapTuple tup, TupleDesc desc, int attnum,
 						int64 if_null);
@@ -121,7 +121,7 @@ stash_add(StashEntry *e, Oid extoid, int64 id, int64 end)
 	{
 		if (e->drops[i].extoid == extoid)
 		{
-			/* dropped again after a rollback to a savepoint */
+			/* dropped again in a subtransaction: keep the outermost */
 			e->drops[i].id = id;
 			e->drops[i].end = Max(e->drops[i].end, end);
 			return;
@@ -135,6 +135,7 @@ stash_add(StashEntry *e, Oid extoid, int64 id, int64 end)
 	e->drops[e->ndrops].extoid = extoid;
 	e->drops[e->ndrops].id = id;
 	e->drops[e->ndrops].end = end;
+	e->drops[e->ndrops].subid = GetCurrentSubTransactionId();
 	e->ndrops++;
 }
 
@@ -165,12 +166,6 @@ idalloc_stash_dropped_registry(Oid relid)
 		ctl.hcxt = TopTransactionContext;
 		stash = hash_create("idalloc dropped allocators", 16, &ctl,
 							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		stash_extensions = list_append_unique_oid(stash_extensions, reg.extoid);
-		MemoryContextSwitchTo(old);
 	}
 
 	rel = table_open(relid, AccessShareLock);
@@ -207,7 +202,6 @@ void
 idalloc_stash_reset(void)
 {
 	stash = NULL;
-	stash_extensions = NIL;
 }
 
 /*
@@ -252,9 +246,57 @@ idalloc_stash_lookup(const char *name, Oid cur_extoid, Oid *old_extoid,
 bool
 idalloc_stash_dropped(Oid extoid)
 {
-	return stash_extensions != NIL &&
-		list_member_oid(stash_extensions, extoid) &&
-		get_extension_name(extoid) == NULL;
+	HASH_SEQ_STATUS seq;
+	StashEntry *e;
+	bool		dropped = false;
+
+	if (stash == NULL)
+		return false;
+	hash_seq_init(&seq, stash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		for (int i = 0; i < e->ndrops && !dropped; i++)
+			dropped = e->drops[i].extoid == extoid;
+		if (dropped)
+		{
+			hash_seq_term(&seq);
+			break;
+		}
+	}
+	return dropped && get_extension_name(extoid) == NULL;
+}
+
+/*
+ * Subtransaction end: the drops of an aborted subtransaction did not
+ * happen (their installation is back, or was never there: forget them);
+ * those of a committed one belong to its parent.
+ */
+void
+idalloc_stash_subxact(bool commit, SubTransactionId subid,
+					  SubTransactionId parent)
+{
+	HASH_SEQ_STATUS seq;
+	StashEntry *e;
+
+	if (stash == NULL)
+		return;
+	hash_seq_init(&seq, stash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < e->ndrops; i++)
+		{
+			if (e->drops[i].subid == subid)
+			{
+				if (!commit)
+					continue;
+				e->drops[i].subid = parent;
+			}
+			e->drops[kept++] = e->drops[i];
+		}
+		e->ndrops = kept;
+	}
 }
 
 /* The remembered persisted end of `name`, or PG_INT64_MIN. */
@@ -381,9 +423,7 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 		block = -1;
 	if (cache == existing->cache || cache < 1)
 		cache = -1;
-	if (block > 0 || cache > 0)
-		idalloc_persist_sizes(reg->extoid, existing->id, block, cache);
-	idalloc_set_sizes(MyDatabaseId, reg->extoid, existing->id, block, cache);
+	idalloc_alter_sizes(reg->extoid, existing->id, block, cache);
 	if (end > existing->persisted_end)
 		idalloc_raise(reg->extoid, existing->id, end);
 }

@@ -354,5 +354,26 @@ cmp_ok($count{function}, '>=', 12, "(c) the comparison covers the functions ($co
 cmp_ok($count{trigger}, '>=', 3, "(c) the comparison covers the triggers ($count{trigger})");
 cmp_ok($count{view}, '>=', 2, "(c) the comparison covers the views ($count{view})");
 
+############################################################################
+# (e) a user's view on idalloc_allocators, and a grant on it, survive the
+# update (the view is replaced with columns added at its end, not dropped)
+$node->safe_psql('postgres', 'CREATE DATABASE dep');
+$node->safe_psql('dep', q{
+	CREATE EXTENSION idalloc VERSION '1.0';
+	CREATE ROLE dep_reader;
+	GRANT SELECT ON idalloc_allocators TO dep_reader;
+	CREATE VIEW mon AS SELECT name, next_id FROM idalloc_allocators;
+	SELECT idalloc_one();});
+($ret, $out, $err) = state_of('dep', 'ALTER EXTENSION idalloc UPDATE');
+is($ret, 0, '(e) the update succeeds with a user view depending on idalloc_allocators')
+  or diag $err;
+is($node->safe_psql('dep', q{SELECT name || ':' || next_id FROM mon}),
+	'default:2', '(e) the user view still works');
+is($node->safe_psql('dep',
+		q{SELECT has_table_privilege('dep_reader', 'idalloc_allocators', 'SELECT')}),
+	't', '(e) the grant on idalloc_allocators is kept');
+is($node->safe_psql('dep', q{SELECT step, waits FROM idalloc_allocators WHERE name = 'default'}),
+	'200000|1', '(e) and the view has the 1.1 columns step and waits (the first call waited for the first block)');
+
 $node->stop;
 done_testing();
