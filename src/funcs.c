@@ -127,6 +127,8 @@ check_writable(const char *cmdname)
 
 /* ---------- the local name -> slot map ---------- */
 
+static void report_missing(const char *name) pg_attribute_noreturn();
+
 static void
 report_missing(const char *name)
 {
@@ -483,7 +485,12 @@ allocate(LocalEntry *entry, int64 count)
 		uint32		cache;
 
 		if (unlikely(entry->ref.slot == NULL))
+		{
 			resolve(entry);
+			if (entry->ref.slot == NULL)	/* resolve errors out instead */
+				elog(ERROR, "idalloc: allocator \"%s\" resolved to no slot",
+					 entry->name);
+		}
 		cache = pg_atomic_read_u32(&entry->ref.slot->cache_size);
 		if (unlikely(cache <= 1 && entry->cache_hint >= 0))
 		{

@@ -142,7 +142,7 @@ typedef struct IdallocSlot
 	};
 } IdallocSlot;
 
-StaticAssertDecl(sizeof(IdallocSlot) == 3 * PG_CACHE_LINE_SIZE,
+StaticAssertDecl(sizeof(IdallocSlot) == (size_t) 3 * PG_CACHE_LINE_SIZE,
 				 "an IdallocSlot is a whole number of cache lines");
 
 /* a block used up faster than this doubles the step */
