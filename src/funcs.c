@@ -422,6 +422,7 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 			case IDALLOC_TAKEN:
 				if (counted)
 					idalloc_count(&entry->ref, count);
+				idalloc_check_ahead(entry->ref.slot, *first + count);
 				return true;
 			case IDALLOC_STALE:
 				entry->ref.slot = NULL;

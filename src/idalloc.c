@@ -51,6 +51,7 @@ PG_MODULE_MAGIC;
 
 int			idalloc_max_allocators = 128;
 int			idalloc_max_block = 1073741824;
+bool		idalloc_persister = true;
 bool		idalloc_wait_for_sync_standby = true;
 
 /* true while the extension itself writes the catalog table */
@@ -89,6 +90,7 @@ idalloc_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	idalloc_shmem_request();
 	idalloc_cache_shmem_request();
+	idalloc_worker_shmem_request();
 }
 
 static void
@@ -99,6 +101,7 @@ idalloc_shmem_startup_hook(void)
 	idalloc_shmem_init();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	idalloc_cache_shmem_init();
+	idalloc_worker_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/*
@@ -355,6 +358,14 @@ _PG_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("idalloc.persister",
+							 "Persists allocators' next blocks ahead of need in a background worker per database.",
+							 "Off: callers persist blocks themselves when they run out, as in 1.0.",
+							 &idalloc_persister,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",
 							 "Makes a block advance wait for the synchronous standbys, as a commit would.",
 							 NULL,

@@ -23,6 +23,8 @@
  *				script, a restore, a logical-replication apply worker)
  *	funcs.c		the SQL-callable functions: argument checks, errors, the
  *				backend-local name -> slot map
+ *	worker.c	the persister: a background worker per database that
+ *				persists allocators' next blocks ahead of need
  *
  *-------------------------------------------------------------------------
  */
@@ -84,7 +86,13 @@ typedef struct IdallocSlot
 	/* next ID to hand out and end (exclusive) of the flushed block */
 	pg_atomic_uint64 next;
 	pg_atomic_uint64 end;
-	char		pad_hot[PG_CACHE_LINE_SIZE - 2 * sizeof(pg_atomic_uint64)];
+	/*
+	 * when fewer IDs than this are left before end, the persister is asked
+	 * to persist the next block ahead of need (half a step; written with
+	 * end)
+	 */
+	pg_atomic_uint64 low_water;
+	char		pad_hot[PG_CACHE_LINE_SIZE - 3 * sizeof(pg_atomic_uint64)];
 
 	union
 	{
@@ -122,6 +130,8 @@ typedef struct IdallocSlot
 
 			/* calls that had to wait for a block to be persisted */
 			pg_atomic_uint64 waits;
+			/* 1 while the persister has been asked for the next block */
+			pg_atomic_uint32 ahead_pending;
 
 			/* protected by the slot's LWLock */
 			uint64		block_advances; /* since the allocator was attached */
@@ -211,6 +221,7 @@ typedef void (*IdallocCacheVisitor) (void *arg, int pid, int64 id,
 /* GUCs (idalloc.c) */
 extern int	idalloc_max_allocators;
 extern int	idalloc_max_block;
+extern bool idalloc_persister;
 extern bool idalloc_wait_for_sync_standby;
 
 /* idalloc.c */
@@ -266,6 +277,7 @@ extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
 extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);
+extern bool idalloc_persist_ahead(Oid dboid, int slotno);
 
 /*
  * Fast path: take `count` IDs from the flushed block of the slot without
@@ -306,6 +318,30 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 
 	*first = (int64) cur;
 	return IDALLOC_TAKEN;
+}
+
+/* worker.c */
+extern void idalloc_worker_shmem_request(void);
+extern void idalloc_worker_shmem_init(void);
+extern void idalloc_worker_wake(Oid dboid);
+extern void idalloc_worker_stop(Oid dboid);
+extern PGDLLEXPORT void idalloc_persister_main(Datum arg);
+
+/*
+ * After taking IDs up to `taken_end`: if the flushed window has fallen
+ * below the slot's low water mark, ask the persister (once per block) to
+ * persist the next one ahead of need.
+ */
+extern void idalloc_request_ahead(IdallocSlot *slot);
+
+static inline void
+idalloc_check_ahead(IdallocSlot *slot, int64 taken_end)
+{
+	int64		end = (int64) pg_atomic_read_u64(&slot->end);
+
+	if (unlikely(end - taken_end < (int64) pg_atomic_read_u64(&slot->low_water)) &&
+		end < IDALLOC_MAX_END && idalloc_persister)
+		idalloc_request_ahead(slot);
 }
 
 /* funcs.c */

@@ -140,6 +140,8 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u64(&slot->end, FREE_SLOT_VALUE);
 			pg_atomic_init_u64(&slot->allocated, 0);
 			pg_atomic_init_u64(&slot->waits, 0);
+			pg_atomic_init_u64(&slot->low_water, 0);
+			pg_atomic_init_u32(&slot->ahead_pending, 0);
 			slot->step = 0;
 			slot->last_advance = 0;
 			pg_atomic_init_u64(&slot->generation, 0);
@@ -204,6 +206,8 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	slot->step = block;
 	slot->last_advance = 0;
 	pg_atomic_write_u64(&slot->waits, 0);
+	pg_atomic_write_u64(&slot->low_water, (uint64) Max(block / 2, 0));
+	pg_atomic_write_u32(&slot->ahead_pending, 0);
 	slot->block_advances = 0;
 	slot->unverified = unverified;
 	pg_atomic_write_u64(&slot->next, (uint64) next);
@@ -510,12 +514,19 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
 	return result;
 }
 
-/* The step of the newly published block.  Caller holds the slot lock. */
+/*
+ * After a new end was published: the step it was persisted with, and the
+ * low water mark at which the persister is asked for the next block (half
+ * a step before the end).  A pending request is satisfied.  Caller holds
+ * the slot lock exclusive.
+ */
 static void
 publish_step(IdallocSlot *slot, int64 step)
 {
 	Assert(LWLockHeldByMeInMode(slot_lock(slot), LW_EXCLUSIVE));
 	slot->step = step;
+	pg_atomic_write_u64(&slot->low_water, (uint64) Max(step / 2, 0));
+	pg_atomic_write_u32(&slot->ahead_pending, 0);
 }
 
 /*
@@ -716,4 +727,84 @@ idalloc_alter_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 	idalloc_persist_sizes(extoid, id, block, cache);
 	idalloc_set_sizes(MyDatabaseId, extoid, id, block, cache);
 	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * The persister (worker.c): persist the next block of slot `slotno` of
+ * database dboid ahead of need, if it still needs it (fewer than a low
+ * water mark of IDs left): extend the flushed window by a step and publish
+ * the new end.  Callers keep taking IDs below the old end meanwhile.
+ * Holds the allocator's advance lock (a transaction-level lock: the caller
+ * runs a transaction), so that a backend that runs out of IDs meanwhile
+ * waits for this flush instead of doing its own.  Returns true if a block
+ * was persisted.
+ */
+bool
+idalloc_persist_ahead(Oid dboid, int slotno)
+{
+	IdallocSlot *slot = &idalloc_slots[slotno];
+	LWLock	   *lock = slot_lock(slot);
+	IdallocRef	ref;
+	LOCKTAG		tag;
+	int64		cur_next;
+	int64		cur_end;
+	int64		new_end;
+	int64		next_floor;
+	int64		step;
+	TimestampTz now;
+	bool		done = false;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	if (pg_atomic_read_u64(&slot->generation) == 0 || slot->dboid != dboid ||
+		slot->unverified)
+	{
+		LWLockRelease(idalloc_shared->lock);
+		return false;
+	}
+	fill_ref(slot, &ref);
+	LWLockRelease(idalloc_shared->lock);
+
+	SET_LOCKTAG_ADVISORY(tag, dboid, (uint32) (ref.id >> 32),
+						 (uint32) ref.id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	/* still needed?  (a backend may have persisted a block meanwhile) */
+	LWLockAcquire(lock, LW_SHARED);
+	cur_next = (int64) pg_atomic_read_u64(&slot->next);
+	cur_end = (int64) pg_atomic_read_u64(&slot->end);
+	step = slot->step;
+	now = GetCurrentTimestamp();
+	step = adapt_step(step, slot->last_advance, now);
+	if (pg_atomic_read_u64(&slot->generation) != ref.generation ||
+		cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water) ||
+		cur_end >= IDALLOC_MAX_END)
+	{
+		LWLockRelease(lock);
+		pg_atomic_write_u32(&slot->ahead_pending, 0);
+		LockRelease(&tag, ExclusiveLock, false);
+		return false;
+	}
+	LWLockRelease(lock);
+
+	if (idalloc_persist_block(ref.extoid, ref.id, "(persisted ahead)",
+							  cur_next, cur_end, 0, PG_INT64_MIN, &step,
+							  &new_end, &next_floor))
+	{
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		if (pg_atomic_read_u64(&slot->generation) == ref.generation)
+		{
+			/* next first, then end: see the protocol above */
+			raise_next(slot, next_floor);
+			pg_memory_barrier();
+			if ((int64) pg_atomic_read_u64(&slot->end) < new_end)
+				pg_atomic_write_u64(&slot->end, (uint64) new_end);
+			slot->last_advance = now;
+			publish_step(slot, step);
+			slot->block_advances++;
+			done = true;
+		}
+		LWLockRelease(lock);
+	}
+	LockRelease(&tag, ExclusiveLock, false);
+	return done;
 }

@@ -59,6 +59,8 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -663,6 +665,34 @@ drops_trigger_or_rule_of_registry(DropStmt *stmt)
 }
 
 static void
+stop_persister_of(const char *dbname)
+{
+	Oid			dboid;
+
+	if (dbname == NULL)
+		return;
+	dboid = get_database_oid(dbname, true);
+	if (OidIsValid(dboid) && dboid != MyDatabaseId)
+		idalloc_worker_stop(dboid);
+}
+
+/* The template database of a CREATE DATABASE (template1 if not given). */
+static const char *
+template_of(CreatedbStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+			return defGetString(opt);
+	}
+	return "template1";
+}
+
+static void
 refuse_guard_change(const char *what)
 {
 	ereport(ERROR,
@@ -723,6 +753,24 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 				if (drops_trigger_or_rule_of_registry((DropStmt *) stmt) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("drop a trigger or rule");
+				break;
+
+				/*
+				 * Commands that need a database nobody is connected to:
+				 * the database's persister (worker.c) goes first.
+				 */
+			case T_DropdbStmt:
+				stop_persister_of(((DropdbStmt *) stmt)->dbname);
+				break;
+			case T_CreatedbStmt:
+				stop_persister_of(template_of((CreatedbStmt *) stmt));
+				break;
+			case T_AlterDatabaseStmt:
+				stop_persister_of(((AlterDatabaseStmt *) stmt)->dbname);
+				break;
+			case T_RenameStmt:
+				if (((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+					stop_persister_of(((RenameStmt *) stmt)->subname);
 				break;
 			default:
 				break;

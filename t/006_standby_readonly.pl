@@ -35,7 +35,10 @@ sub make_pair
 {
 	my ($name) = @_;
 	my $primary =
-	  idalloc_node("${name}_primary", init => { allows_streaming => 1 });
+	  idalloc_node("${name}_primary", init => { allows_streaming => 1 },
+		# the callers' own block advances are what is tested here (their
+		# wait for the standby, its cancellation): no persister
+		conf => "idalloc.persister = off\n");
 	$primary->safe_psql(
 		'postgres', q{
 		SELECT idalloc_alter('default', block => 7);

@@ -1,0 +1,134 @@
+# Copyright (c) idalloc authors
+#
+# G7: the persister, a background worker per database started on demand,
+# persists an allocator's next block ahead of need, so that at a steady
+# rate callers do not wait for a flush; allocation never depends on it:
+#   (a) steady state: most blocks are persisted ahead (waits far below
+#       block advances), the worker runs, IDs are unique and increasing;
+#   (b) pg_terminate_backend of the worker: allocation goes on, a new one
+#       comes back on demand;
+#   (c) kill -9 of the worker (a crash-restart of the server): no ID
+#       repeats, and a worker comes back;
+#   (d) DROP DATABASE of a database whose worker runs succeeds;
+#   (e) no worker can start (max_worker_processes = 0): allocation works,
+#       every block is persisted by its callers.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IdallocTest;
+
+# a fixed step (idalloc.max_block below the block): blocks of exactly 1000
+my $node = idalloc_node('persister',
+	conf => "idalloc.max_block = 1\nrestart_after_crash = on\n");
+my $ids = IdallocTest::IdSet->new;
+
+sub q1 { my ($sql, $db) = @_; return $node->safe_psql($db // 'postgres', $sql); }
+
+sub view
+{
+	my ($name, $db) = @_;
+	my ($waits, $advances, $until) = split /\|/,
+	  q1("SELECT waits, block_advances, persisted_until FROM idalloc_allocators
+	       WHERE name = '$name'", $db);
+	return { waits => $waits, advances => $advances, until => $until };
+}
+
+sub worker_pid
+{
+	my ($db) = @_;
+	$db //= 'postgres';
+	return q1("SELECT coalesce(max(pid), 0) FROM pg_stat_activity
+	            WHERE backend_type = 'idalloc persister' AND datname = '$db'");
+}
+
+# $calls batches of $n of $name at a steady pace, in one session
+sub steady
+{
+	my ($name, $calls, $n, $where, $db) = @_;
+	my $sql = join('',
+		map { "SELECT start_id || ':' || end_id FROM idalloc_batch('$name', $n); SELECT pg_sleep(0.005);\n" }
+		  1 .. $calls);
+	my @got = grep { /:/ } lines(q1($sql, $db));
+	is(scalar(@got), $calls, "$where: $calls batches of $name");
+	my $prev;
+	my $ordered = 1;
+	for my $r (@got)
+	{
+		my ($s, $e) = split /:/, $r;
+		$ids->add_range($name, $where, $s, $e);
+		$ordered = 0 if defined $prev && $s < $prev;
+		$prev = $e;
+	}
+	ok($ordered, "$where: increasing within the session");
+	return;
+}
+
+############################################################################
+# (a) steady state
+q1(q{SELECT idalloc_create('p', block => 1000)});
+steady('p', 400, 100, '(a)');
+my $v = view('p');
+cmp_ok($v->{advances}, '>=', 39, "(a) 40000 IDs took $v->{advances} block advances");
+cmp_ok($v->{waits}, '<', $v->{advances} / 2,
+	"(a) most blocks were persisted ahead: $v->{waits} calls waited, for $v->{advances} blocks");
+my $pid = worker_pid();
+ok($pid > 0, "(a) the persister of database postgres runs (pid $pid)");
+
+############################################################################
+# (b) the worker is terminated: allocation goes on; it comes back
+q1("SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+	'(b) the persister is gone');
+steady('p', 100, 100, '(b)');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'idalloc persister'"),
+	'(b) a new persister came back on demand');
+
+############################################################################
+# (c) kill -9 of the worker: the postmaster restarts the server
+$pid = worker_pid();
+ok($pid > 0, '(c) a persister runs');
+my $until = view('p')->{until};
+kill 'KILL', $pid;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+	'(c) the server came back after the crash-restart');
+my ($first) = split /:/, q1(q{SELECT start_id || ':' || end_id FROM idalloc_batch('p', 1)});
+cmp_ok($first, '>', $ids->max('p'), '(c) the first ID after the crash is above every ID before');
+cmp_ok($first, '<=', $until + 1000, '(c) and within the persisted window (G5)');
+$ids->add_ids('p', '(c) first', $first);
+steady('p', 100, 100, '(c)');
+
+############################################################################
+# (d) DROP DATABASE of a database whose persister runs
+q1('CREATE DATABASE w');
+q1('CREATE EXTENSION idalloc', 'w');
+q1(q{SELECT idalloc_create('q', block => 1000)}, 'w');
+steady('q', 50, 100, '(d)', 'w');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity
+		  WHERE backend_type = 'idalloc persister' AND datname = 'w'"),
+	'(d) database w has its persister');
+my ($ret, $out, $err) = (0, '', '');
+$ret = $node->psql('postgres', 'DROP DATABASE w', stderr => \$err);
+is($ret, 0, '(d) DROP DATABASE w succeeds while its persister ran') or diag $err;
+
+############################################################################
+# (e) no worker can start
+$node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
+$node->restart;
+steady('p', 100, 100, '(e)');
+is(worker_pid(), '0', '(e) no persister (max_worker_processes = 0)');
+$v = view('p');
+cmp_ok($v->{waits}, '>=', $v->{advances} - 1,
+	'(e) every block was persisted by a caller that waited for it');
+is(join("\n", $ids->repeats), '', 'no ID handed out twice');
+
+$node->stop;
+done_testing();
