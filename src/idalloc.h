@@ -325,6 +325,7 @@ extern void idalloc_worker_shmem_request(void);
 extern void idalloc_worker_shmem_init(void);
 extern void idalloc_worker_wake(Oid dboid);
 extern void idalloc_worker_stop(Oid dboid);
+extern void idalloc_worker_stop_done(Oid dboid);
 extern PGDLLEXPORT void idalloc_persister_main(Datum arg);
 
 /*

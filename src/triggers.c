@@ -68,6 +68,7 @@
 #include "nodes/parsenodes.h"
 #include "replication/logicalworker.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -664,16 +665,41 @@ drops_trigger_or_rule_of_registry(DropStmt *stmt)
 	return false;
 }
 
-static void
+/*
+ * Stop the persister of database dbname, if the user owns it (the command
+ * checks its own privileges later; nobody else may make the workers of
+ * someone else's database stop).  Returns the database stopped, or
+ * InvalidOid.
+ */
+static Oid
 stop_persister_of(const char *dbname)
 {
 	Oid			dboid;
 
 	if (dbname == NULL)
-		return;
+		return InvalidOid;
 	dboid = get_database_oid(dbname, true);
-	if (OidIsValid(dboid) && dboid != MyDatabaseId)
-		idalloc_worker_stop(dboid);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	idalloc_worker_stop(dboid);
+	return dboid;
+}
+
+/* ALTER DATABASE ... SET TABLESPACE? */
+static bool
+sets_tablespace(AlterDatabaseStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "tablespace") == 0)
+			return true;
+	}
+	return false;
 }
 
 /* The template database of a CREATE DATABASE (template1 if not given). */
@@ -715,6 +741,7 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *stmt = pstmt->utilityStmt;
 	Oid			save = idalloc_copy_relid;
 	Oid			copy_relid = InvalidOid;
+	volatile Oid stopped_db = InvalidOid;
 
 	if (idalloc_shared != NULL && IsTransactionState())
 	{
@@ -760,17 +787,19 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 				 * the database's persister (worker.c) goes first.
 				 */
 			case T_DropdbStmt:
-				stop_persister_of(((DropdbStmt *) stmt)->dbname);
+				stopped_db = stop_persister_of(((DropdbStmt *) stmt)->dbname);
 				break;
 			case T_CreatedbStmt:
-				stop_persister_of(template_of((CreatedbStmt *) stmt));
+				stopped_db = stop_persister_of(template_of((CreatedbStmt *) stmt));
 				break;
 			case T_AlterDatabaseStmt:
-				stop_persister_of(((AlterDatabaseStmt *) stmt)->dbname);
+				/* only SET TABLESPACE needs the database free */
+				if (sets_tablespace((AlterDatabaseStmt *) stmt))
+					stopped_db = stop_persister_of(((AlterDatabaseStmt *) stmt)->dbname);
 				break;
 			case T_RenameStmt:
 				if (((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
-					stop_persister_of(((RenameStmt *) stmt)->subname);
+					stopped_db = stop_persister_of(((RenameStmt *) stmt)->subname);
 				break;
 			default:
 				break;
@@ -791,6 +820,8 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 	PG_FINALLY();
 	{
 		idalloc_copy_relid = save;
+		if (OidIsValid(stopped_db))
+			idalloc_worker_stop_done(stopped_db);
 	}
 	PG_END_TRY();
 }

@@ -74,6 +74,8 @@ typedef struct PersisterEntry
 	int			pgprocno;		/* of the worker, to set its latch */
 	TimestampTz requested;		/* when a start was asked for */
 	TimestampTz failed;			/* when a start last failed, or 0 */
+	bool		stopping;		/* a command needs the database free: no
+								 * worker may start or register */
 } PersisterEntry;
 
 typedef struct PersisterShared
@@ -183,7 +185,9 @@ idalloc_worker_wake(Oid dboid)
 	now = GetCurrentTimestamp();
 	LWLockAcquire(persisters->lock, LW_EXCLUSIVE);
 	e = find_entry(dboid, &free_entry);
-	if (e != NULL && e->pid != 0)
+	if (e != NULL && e->stopping)
+		;						/* DROP DATABASE or the like under way */
+	else if (e != NULL && e->pid != 0)
 		pgprocno = e->pgprocno;
 	else if (e != NULL &&
 			 ((e->failed != 0 &&
@@ -198,6 +202,7 @@ idalloc_worker_wake(Oid dboid)
 		e->dboid = dboid;
 		e->pid = 0;
 		e->pgprocno = -1;
+		e->stopping = false;
 		e->requested = now;
 		e->failed = start_worker(dboid) ? 0 : now;
 	}
@@ -220,32 +225,60 @@ idalloc_request_ahead(IdallocSlot *slot)
  * Stop the persister of database dboid, if one runs, and wait (up to 10 s)
  * until it is gone: the commands that need a database without connections
  * (DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE ... RENAME or
- * SET TABLESPACE) call this first.  A new one starts on the next request.
+ * SET TABLESPACE) call this first, and idalloc_worker_stop_done when they
+ * end.  In between the entry is "stopping": no worker starts or registers
+ * for the database (a worker that was starting exits at once), so that the
+ * database's own backends cannot start a new one meanwhile.
  */
 void
 idalloc_worker_stop(Oid dboid)
 {
-	for (int i = 0; i < 1000; i++)
+	PersisterEntry *e;
+	PersisterEntry *free_entry = NULL;
+
+	LWLockAcquire(persisters->lock, LW_EXCLUSIVE);
+	e = find_entry(dboid, &free_entry);
+	if (e == NULL && free_entry != NULL)
 	{
-		PersisterEntry *e;
-		int			pid = 0;
-		bool		gone;
+		e = free_entry;
+		memset(e, 0, sizeof(*e));
+		e->dboid = dboid;
+		e->pgprocno = -1;
+	}
+	if (e != NULL)
+		e->stopping = true;
+	LWLockRelease(persisters->lock);
+
+	for (int i = 0; e != NULL && i < 1000; i++)
+	{
+		int			pid;
 
 		LWLockAcquire(persisters->lock, LW_SHARED);
-		e = find_entry(dboid, NULL);
-		gone = e == NULL || (e->pid == 0 && e->failed != 0);
-		if (e != NULL)
-			pid = e->pid;
+		pid = e->dboid == dboid ? e->pid : 0;
 		LWLockRelease(persisters->lock);
-		if (gone)
+		if (pid == 0)
 			return;
-		if (pid != 0)
-			(void) kill(pid, SIGTERM);
+		(void) kill(pid, SIGTERM);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/* The command that called idalloc_worker_stop has ended: free the entry. */
+void
+idalloc_worker_stop_done(Oid dboid)
+{
+	PersisterEntry *e;
+
+	LWLockAcquire(persisters->lock, LW_EXCLUSIVE);
+	e = find_entry(dboid, NULL);
+	if (e != NULL && e->pid == 0)
+		memset(e, 0, sizeof(*e));	/* dboid = InvalidOid: free */
+	else if (e != NULL)
+		e->stopping = false;
+	LWLockRelease(persisters->lock);
 }
 
 /* ---------- the worker ---------- */
@@ -261,7 +294,16 @@ persister_unregister(int code, Datum arg)
 	LWLockAcquire(persisters->lock, LW_EXCLUSIVE);
 	e = find_entry(my_dboid, NULL);
 	if (e != NULL && e->pid == MyProcPid)
-		e->dboid = InvalidOid;
+	{
+		if (e->stopping)
+		{
+			/* keep the mark until the command that stops us ends */
+			e->pid = 0;
+			e->pgprocno = -1;
+		}
+		else
+			e->dboid = InvalidOid;
+	}
 	LWLockRelease(persisters->lock);
 
 	/*
@@ -286,7 +328,8 @@ persister_register(Oid dboid)
 	e = find_entry(dboid, &free_entry);
 	if (e == NULL)
 		e = free_entry;
-	if (e != NULL && (e->dboid != dboid || e->pid == 0 || e->pid == MyProcPid))
+	if (e != NULL && !e->stopping &&
+		(e->dboid != dboid || e->pid == 0 || e->pid == MyProcPid))
 	{
 		e->dboid = dboid;
 		e->pid = MyProcPid;

@@ -119,6 +119,15 @@ my ($ret, $out, $err) = (0, '', '');
 $ret = $node->psql('postgres', 'DROP DATABASE w', stderr => \$err);
 is($ret, 0, '(d) DROP DATABASE w succeeds while its persister ran') or diag $err;
 
+# (d2) ALTER DATABASE that does not need the database free leaves the
+# persister alone
+steady('p', 50, 100, '(d2)');
+my $before = worker_pid();
+ok($before > 0, '(d2) a persister runs');
+q1('ALTER DATABASE postgres CONNECTION LIMIT 50', 'template1');
+is(worker_pid(), $before, '(d2) ALTER DATABASE ... CONNECTION LIMIT did not stop it');
+q1('ALTER DATABASE postgres CONNECTION LIMIT -1', 'template1');
+
 ############################################################################
 # (e) no worker can start
 $node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
