@@ -185,12 +185,11 @@ idalloc_worker_wake(Oid dboid)
 	now = GetCurrentTimestamp();
 	LWLockAcquire(persisters->lock, LW_EXCLUSIVE);
 	e = find_entry(dboid, &free_entry);
-	if (e != NULL && e->stopping)
-		;						/* DROP DATABASE or the like under way */
-	else if (e != NULL && e->pid != 0)
+	if (e != NULL && e->pid != 0 && !e->stopping)
 		pgprocno = e->pgprocno;
 	else if (e != NULL &&
-			 ((e->failed != 0 &&
+			 (e->stopping ||	/* DROP DATABASE or the like under way */
+			  (e->failed != 0 &&
 			   !TimestampDifferenceExceeds(e->failed, now, IDALLOC_PERSISTER_RETRY_MS)) ||
 			  (e->failed == 0 &&
 			   !TimestampDifferenceExceeds(e->requested, now, IDALLOC_PERSISTER_START_MS))))
