@@ -18,6 +18,7 @@ PACKAGES=(
 	postgresql-client-15       # psql, pg_config, pg_regress, pg_isolation_regress, TAP perl libs
 	postgresql-server-dev-15   # PGXS, server headers (pulls clang-14/llvm-14-dev for .bc files)
 	libipc-run-perl            # PostgreSQL::Test::* (TAP)
+	postgresql-15-repack       # pg_repack, for t/018_repack.pl (G1 across rewrites)
 	perl                       # prove
 	make
 	gcc

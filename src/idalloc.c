@@ -43,6 +43,7 @@
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 
 #include "idalloc.h"
@@ -254,13 +255,68 @@ settle_create_and_drop(SubTransactionId subid)
 	}
 }
 
+/*
+ * Relations whose relcache entries this backend invalidated (or saw
+ * invalidated) since its transaction began: at commit, any of them that is
+ * idalloc's table, locked AccessExclusive by this transaction, is checked
+ * for a rewrite that lost in-place advances (persist.c,
+ * idalloc_persist_after_rewrite).  More than INVAL_MAX, or "all": every
+ * relation this transaction holds that lock on could be it.
+ */
+#define INVAL_MAX	32
+static Oid	inval_relids[INVAL_MAX];
+static int	n_inval_relids = 0;
+static bool inval_overflow = false;
+
+static void
+idalloc_relcache_callback(Datum arg, Oid relid)
+{
+	if (inval_overflow)
+		return;
+	if (!OidIsValid(relid) || n_inval_relids == INVAL_MAX)
+	{
+		inval_overflow = true;
+		return;
+	}
+	for (int i = 0; i < n_inval_relids; i++)
+		if (inval_relids[i] == relid)
+			return;
+	inval_relids[n_inval_relids++] = relid;
+}
+
+/* At commit or PREPARE: see idalloc_persist_after_rewrite. */
+static void
+check_rewrites(void)
+{
+	if ((n_inval_relids == 0 && !inval_overflow) || idalloc_shared == NULL ||
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	if (inval_overflow)
+	{
+		IdallocRegistry reg;
+
+		/* the table of this database's installation, if any */
+		if (idalloc_registry_find(&reg, true))
+			idalloc_persist_after_rewrite(reg.relid);
+	}
+	else
+		for (int i = 0; i < n_inval_relids; i++)
+			idalloc_persist_after_rewrite(inval_relids[i]);
+}
+
 static void
 idalloc_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		check_rewrites();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+	{
 		idalloc_stash_reset();
+		n_inval_relids = 0;
+		inval_overflow = false;
+	}
 	if (pending == NULL)
 		return;
 	switch (event)
@@ -385,5 +441,6 @@ _PG_init(void)
 	idalloc_triggers_init();
 
 	RegisterXactCallback(idalloc_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(idalloc_relcache_callback, (Datum) 0);
 	RegisterSubXactCallback(idalloc_subxact_callback, NULL);
 }

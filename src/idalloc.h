@@ -147,6 +147,15 @@ typedef struct IdallocSlot
 			 */
 			int64		step;
 			TimestampTz last_advance;	/* of the last block, 0 if none */
+
+			/*
+			 * The highest persisted end written into the allocator's row in
+			 * this server's life (or read from it when attached), noted by
+			 * the writer before it lets go of its lock on the table: what a
+			 * rewrite of the table by another session must not lose (see
+			 * idalloc_persist_after_rewrite).
+			 */
+			pg_atomic_uint64 row_end;
 		};
 		char		pad_cold[2 * PG_CACHE_LINE_SIZE];
 	};
@@ -278,6 +287,8 @@ extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);
 extern bool idalloc_persist_ahead(Oid dboid, int slotno);
+extern void idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end);
+extern int64 idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id);
 
 /*
  * Fast path: take `count` IDs from the flushed block of the slot without
@@ -412,5 +423,6 @@ extern bool idalloc_persist_block(Oid extoid, int64 id, const char *name,
 extern void idalloc_persist_sizes(Oid extoid, int64 id, int64 block,
 								  int32 cache);
 extern int64 idalloc_persist_raise(Oid extoid, int64 id, int64 floor);
+extern void idalloc_persist_after_rewrite(Oid relid);
 
 #endif							/* IDALLOC_H */

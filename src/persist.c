@@ -36,6 +36,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/syncrep.h"
+#include "storage/lock.h"
 #include "replication/walsender.h"
 #include "replication/walsender_private.h"
 #include "utils/builtins.h"
@@ -193,7 +194,8 @@ idalloc_row_delete(const char *name, IdallocRegistry *reg)
  * extension is now another installation.
  */
 static HeapTuple
-inplace_begin(Relation *relp, Oid extoid, int64 id, void **state)
+inplace_begin(Relation *relp, Oid extoid, int64 id, void **state,
+			  bool at_commit)
 {
 	IdallocRegistry reg;
 	Relation	rel;
@@ -219,9 +221,12 @@ inplace_begin(Relation *relp, Oid extoid, int64 id, void **state)
 	 * would be lost with it, and IDs handed out from it would repeat.
 	 * (Other sessions cannot get here meanwhile: the rewrite holds an
 	 * AccessExclusiveLock.)  A table created by this transaction (CREATE
-	 * EXTENSION) is fine: a rollback takes the allocators with it.
+	 * EXTENSION) is fine: a rollback takes the allocators with it.  So is
+	 * a write made as the transaction commits (at_commit): the old storage
+	 * holds every earlier write, should the commit still fail.
 	 */
-	if (rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId &&
+	if (!at_commit &&
+		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId &&
 		rel->rd_createSubid == InvalidSubTransactionId)
 	{
 		table_close(rel, RowExclusiveLock);
@@ -344,7 +349,8 @@ fixed_offset(TupleDesc desc, HeapTuple tup, int attnum)
  */
 static void
 inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
-					   int natts, const int *attnums, const Datum *newvals)
+					   int natts, const int *attnums, const Datum *newvals,
+					   Oid extoid, int64 id)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	newtup = heap_copytuple(oldtup);
@@ -378,6 +384,12 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 	lsn = XactLastRecEnd;
 	XLogFlush(lsn);
 	wait_for_sync_standbys(lsn);
+
+	/* a rewrite of the table by another session must not lose it */
+	for (int i = 0; i < natts; i++)
+		if (attnums[i] == Anum_registry_persisted_end)
+			idalloc_note_row_end(MyDatabaseId, extoid, id,
+								 DatumGetInt64(newvals[i]));
 
 	heap_freetuple(newtup);
 	heap_freetuple(oldtup);
@@ -443,7 +455,7 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 	int			attnum = Anum_registry_persisted_end;
 	Datum		newval;
 
-	oldtup = inplace_begin(&rel, extoid, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state, false);
 	if (oldtup == NULL)
 		return false;
 	row_from_tuple(rel, oldtup, &row);
@@ -494,7 +506,7 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 	Assert(new_end >= need && new_end >= lo);
 
 	newval = Int64GetDatum(new_end);
-	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval);
+	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval, extoid, id);
 
 	*next_floor = lo;
 	*new_end_p = new_end;
@@ -527,10 +539,10 @@ idalloc_persist_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 	}
 	if (n == 0)
 		return;
-	oldtup = inplace_begin(&rel, extoid, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state, false);
 	if (oldtup == NULL)
 		report_reinstalled();
-	inplace_finish_durably(rel, oldtup, state, n, attnums, newvals);
+	inplace_finish_durably(rel, oldtup, state, n, attnums, newvals, extoid, id);
 }
 
 /*
@@ -538,8 +550,8 @@ idalloc_persist_sizes(Oid extoid, int64 id, int64 block, int32 cache)
  * acknowledged as a block advance is).  Returns the row's persisted end.
  * Used to merge a restored or replicated row into an existing allocator.
  */
-int64
-idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
+static int64
+persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit)
 {
 	Relation	rel;
 	void	   *state;
@@ -548,7 +560,7 @@ idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
 	int			attnum = Anum_registry_persisted_end;
 	Datum		newval;
 
-	oldtup = inplace_begin(&rel, extoid, id, &state);
+	oldtup = inplace_begin(&rel, extoid, id, &state, at_commit);
 	if (oldtup == NULL)
 		report_reinstalled();
 	row_from_tuple(rel, oldtup, &row);
@@ -560,6 +572,86 @@ idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
 		return row.persisted_end;
 	}
 	newval = Int64GetDatum(floor);
-	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval);
+	inplace_finish_durably(rel, oldtup, state, 1, &attnum, &newval, extoid, id);
 	return floor;
+}
+
+int64
+idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
+{
+	return persist_raise(extoid, id, floor, false);
+}
+
+/*
+ * Rewrites by another session (G1).  A session that gives idalloc's table
+ * new storage while allocators run must not lose the in-place advances
+ * made meanwhile.  PostgreSQL's own rewrites (VACUUM FULL, CLUSTER, ALTER
+ * TABLE) copy the rows under an AccessExclusiveLock, which every in-place
+ * writer's RowExclusiveLock conflicts with, so they copy the current
+ * values.  pg_repack does not: it copies the rows under an older snapshot,
+ * replays the changes its trigger logged (an in-place write fires no
+ * trigger), and then, under an AccessExclusiveLock, swaps the files.  The
+ * swapped-in rows can be behind what was handed out.
+ *
+ * So, as a transaction that holds an AccessExclusiveLock on idalloc's
+ * table and invalidated it (changed its storage) commits, this raises
+ * every row of the new storage to what this server has written or
+ * published for the allocator (the slot's row_end and end, idalloc.h):
+ * in place, flushed, before the commit record, so that the swap is never
+ * durable without it.  Allocators without a slot had no block persisted
+ * since start-up: the copy has their row as it is.  Relations other than
+ * idalloc's table, and transactions without that lock, return at once.
+ */
+void
+idalloc_persist_after_rewrite(Oid relid)
+{
+	IdallocRegistry reg;
+	LOCKTAG		tag;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			n = 0;
+	int			max = 16;
+	int64	   *ids;
+	int64	   *ends;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	if (!LockHeldByMe(&tag, AccessExclusiveLock) ||
+		!idalloc_is_registry(relid, &reg))
+		return;
+
+	ids = palloc(max * sizeof(int64));
+	ends = palloc(max * sizeof(int64));
+	rel = table_open(relid, NoLock);	/* locked: see above */
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		IdallocRow	row;
+		int64		end;
+
+		row_from_tuple(rel, tup, &row);
+		end = idalloc_slot_row_end(MyDatabaseId, reg.extoid, row.id);
+		if (end <= row.persisted_end)
+			continue;
+		if (n == max)
+		{
+			max *= 2;
+			ids = repalloc(ids, max * sizeof(int64));
+			ends = repalloc(ends, max * sizeof(int64));
+		}
+		ids[n] = row.id;
+		ends[n++] = end;
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+
+	for (int i = 0; i < n; i++)
+	{
+		(void) persist_raise(reg.extoid, ids[i], ends[i], true);
+		ereport(LOG,
+				(errmsg("idalloc: table \"%s\" was rewritten behind in-place block advances; raised allocator " INT64_FORMAT " to " INT64_FORMAT,
+						IDALLOC_REGISTRY_TABLE, ids[i], ends[i])));
+	}
+	pfree(ids);
+	pfree(ends);
 }

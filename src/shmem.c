@@ -213,6 +213,7 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	pg_atomic_write_u64(&slot->next, (uint64) next);
 	pg_atomic_write_u64(&slot->end, (uint64) end);
 	pg_atomic_write_u64(&slot->allocated, 0);
+	pg_atomic_write_u64(&slot->row_end, (uint64) end);
 	pg_atomic_write_u32(&slot->cache_epoch, 0);
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
 	pg_write_barrier();
@@ -807,4 +808,50 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	}
 	LockRelease(&tag, ExclusiveLock, false);
 	return done;
+}
+
+/*
+ * A persisted end was written into the row of allocator (dboid, extoid,
+ * id): note it in the slot, if the allocator is attached.  Called by the
+ * writer while it still holds its lock on the table, so that a session
+ * that rewrites the table (and holds an AccessExclusiveLock) sees every
+ * write that went into the old storage.
+ */
+void
+idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
+{
+	IdallocSlot *slot;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(dboid, extoid, id, NULL);
+	if (slot != NULL)
+	{
+		uint64		cur = pg_atomic_read_u64(&slot->row_end);
+
+		while ((int64) cur < end &&
+			   !pg_atomic_compare_exchange_u64(&slot->row_end, &cur, (uint64) end))
+			;
+	}
+	LWLockRelease(idalloc_shared->lock);
+}
+
+/*
+ * What the row of allocator (dboid, extoid, id) must hold at least: the
+ * highest persisted end written into it or published in this server's
+ * life; -1 if the allocator is not attached (then no block was persisted
+ * since start-up, and the row is all there is).
+ */
+int64
+idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id)
+{
+	IdallocSlot *slot;
+	int64		end = -1;
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(dboid, extoid, id, NULL);
+	if (slot != NULL && !slot->unverified)
+		end = Max((int64) pg_atomic_read_u64(&slot->row_end),
+				  (int64) pg_atomic_read_u64(&slot->end));
+	LWLockRelease(idalloc_shared->lock);
+	return end;
 }

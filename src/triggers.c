@@ -41,7 +41,10 @@
  *
  * The utility hook also refuses (42501), outside idalloc's own script, the
  * commands that would switch the guard off: ALTER TABLE ... ENABLE/DISABLE
- * TRIGGER or RULE, CREATE TRIGGER and CREATE RULE on the table.
+ * TRIGGER or RULE, CREATE/DROP TRIGGER and CREATE/DROP RULE on the table.
+ * A superuser may add, switch and drop an AFTER trigger of its own (not
+ * named as idalloc's): it sees rows but cannot change them, and pg_repack
+ * needs one (see persist.c, "Rewrites by another session").
  *
  * Finally, DROP EXTENSION idalloc followed by CREATE EXTENSION idalloc in
  * one transaction (pg_restore --clean --single-transaction, or pg_dump -c
@@ -59,6 +62,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -609,8 +613,23 @@ names_registry(RangeVar *rv)
 	return idalloc_is_registry(RangeVarGetRelid(rv, NoLock, true), &reg);
 }
 
+/* idalloc's own triggers on its table (idalloc--1.1.sql) */
 static bool
-switches_triggers_or_rules(AlterTableStmt *stmt)
+is_own_trigger(const char *name)
+{
+	return name != NULL &&
+		(strcmp(name, "idalloc_registry_insert") == 0 ||
+		 strcmp(name, "idalloc_registry_guard") == 0 ||
+		 strcmp(name, "idalloc_registry_guard_truncate") == 0);
+}
+
+/*
+ * Does the ALTER TABLE switch idalloc's guard (its triggers, or rules) on
+ * or off?  A superuser may enable or disable a trigger of its own by name
+ * (pg_repack makes its trigger ENABLE ALWAYS).
+ */
+static bool
+switches_guard(AlterTableStmt *stmt)
 {
 	ListCell   *lc;
 
@@ -624,6 +643,9 @@ switches_triggers_or_rules(AlterTableStmt *stmt)
 			case AT_EnableAlwaysTrig:
 			case AT_EnableReplicaTrig:
 			case AT_DisableTrig:
+				if (is_own_trigger(cmd->name) || !superuser())
+					return true;
+				break;
 			case AT_EnableTrigAll:
 			case AT_DisableTrigAll:
 			case AT_EnableTrigUser:
@@ -641,11 +663,25 @@ switches_triggers_or_rules(AlterTableStmt *stmt)
 }
 
 /*
- * DROP TRIGGER / DROP RULE ... ON idalloc's table?  (The triggers are not
- * members of the extension themselves, only dependents of its table.)
+ * May this CREATE TRIGGER on idalloc's table go ahead?  Only a superuser's
+ * plain AFTER trigger that is not named as one of idalloc's own (it sees
+ * rows, and cannot change or suppress them): pg_repack's, say.
  */
 static bool
-drops_trigger_or_rule_of_registry(DropStmt *stmt)
+trigger_allowed(CreateTrigStmt *stmt)
+{
+	return superuser() && !stmt->isconstraint &&
+		(stmt->timing & (TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSTEAD)) == 0 &&
+		!is_own_trigger(stmt->trigname);
+}
+
+/*
+ * DROP TRIGGER / DROP RULE ... ON idalloc's table, other than a superuser
+ * dropping a trigger of its own?  (The triggers are not members of the
+ * extension themselves, only dependents of its table.)
+ */
+static bool
+drops_guard(DropStmt *stmt)
 {
 	ListCell   *lc;
 
@@ -657,6 +693,9 @@ drops_trigger_or_rule_of_registry(DropStmt *stmt)
 
 		/* (schema.)table.trigger */
 		if (list_length(names) < 2)
+			continue;
+		if (stmt->removeType == OBJECT_TRIGGER && superuser() &&
+			!is_own_trigger(strVal(llast(names))))
 			continue;
 		if (names_registry(makeRangeVarFromNameList(list_truncate(list_copy(names),
 																  list_length(names) - 1))))
@@ -761,13 +800,14 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 					break;
 				}
 			case T_AlterTableStmt:
-				if (switches_triggers_or_rules((AlterTableStmt *) stmt) &&
+				if (switches_guard((AlterTableStmt *) stmt) &&
 					names_registry(((AlterTableStmt *) stmt)->relation) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("enable or disable triggers or rules");
 				break;
 			case T_CreateTrigStmt:
 				if (names_registry(((CreateTrigStmt *) stmt)->relation) &&
+					!trigger_allowed((CreateTrigStmt *) stmt) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("create a trigger");
 				break;
@@ -777,7 +817,7 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 					refuse_guard_change("create a rule");
 				break;
 			case T_DropStmt:
-				if (drops_trigger_or_rule_of_registry((DropStmt *) stmt) &&
+				if (drops_guard((DropStmt *) stmt) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("drop a trigger or rule");
 				break;
