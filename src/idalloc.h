@@ -36,6 +36,7 @@
 #include "common/int.h"
 #include "port/atomics.h"
 #include "storage/lockdefs.h"
+#include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
@@ -156,6 +157,18 @@ typedef struct IdallocSlot
 			 * idalloc_persist_after_rewrite).
 			 */
 			pg_atomic_uint64 row_end;
+
+			/*
+			 * A caller that ran out asks the persister for a block holding
+			 * up to `need` (exclusive; 0: none asked; under the slot lock)
+			 * and sleeps on `published`, which the persister broadcasts
+			 * after each publication, and after each request it failed
+			 * (bumping ahead_failures), so that its callers persist the
+			 * block themselves.
+			 */
+			int64		need;
+			pg_atomic_uint32 ahead_failures;
+			ConditionVariable published;
 		};
 		char		pad_cold[2 * PG_CACHE_LINE_SIZE];
 	};
@@ -287,6 +300,7 @@ extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);
 extern bool idalloc_persist_ahead(Oid dboid, int slotno);
+extern void idalloc_persist_ahead_failed(int slotno);
 extern void idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end);
 extern int64 idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id);
 
@@ -337,6 +351,7 @@ extern void idalloc_worker_shmem_init(void);
 extern void idalloc_worker_wake(Oid dboid);
 extern void idalloc_worker_stop(Oid dboid);
 extern void idalloc_worker_stop_done(Oid dboid);
+extern bool idalloc_worker_alive(Oid dboid);
 extern PGDLLEXPORT void idalloc_persister_main(Datum arg);
 
 /*
@@ -420,6 +435,10 @@ extern bool idalloc_persist_block(Oid extoid, int64 id, const char *name,
 								  int64 cur_next, int64 cur_end,
 								  int64 count, int64 floor, int64 *step,
 								  int64 *new_end, int64 *next_floor);
+extern bool idalloc_persist_block_tx(Oid extoid, int64 id, int64 cur_next,
+									 int64 cur_end, int64 *step,
+									 int64 *new_end, int64 *next_floor);
+extern bool idalloc_lsn_acked(XLogRecPtr lsn);
 extern void idalloc_persist_sizes(Oid extoid, int64 id, int64 block,
 								  int32 cache);
 extern int64 idalloc_persist_raise(Oid extoid, int64 id, int64 floor);

@@ -347,6 +347,37 @@ fixed_offset(TupleDesc desc, HeapTuple tup, int attnum)
  * table since the row was written), finish the in-place update, flush its
  * WAL record and wait for the synchronous standbys.
  */
+/*
+ * Overwrite fixed-width attribute attnum of tuple tup (a copy) with val, at
+ * its offset.  False if the tuple is not laid out as idalloc wrote it.
+ */
+static bool
+write_fixed(TupleDesc desc, HeapTuple tup, int attnum, Datum val)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+	char	   *data = (char *) tup->t_data + tup->t_data->t_hoff;
+	int			off = fixed_offset(desc, tup, attnum);
+
+	if (off < 0 || (att->attlen != sizeof(int64) && att->attlen != sizeof(int32)))
+		return false;
+	if (att->attlen == sizeof(int64))
+		*(int64 *) (data + off) = DatumGetInt64(val);
+	else
+		*(int32 *) (data + off) = DatumGetInt32(val);
+	return true;
+}
+
+static void
+report_altered(TupleDesc desc, int attnum)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table \"%s\" of extension \"idalloc\" was altered",
+					IDALLOC_REGISTRY_TABLE),
+			 errdetail("Column \"%s\" is not where idalloc writes it.",
+					   NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+}
+
 static void
 inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 					   int natts, const int *attnums, const Datum *newvals,
@@ -354,29 +385,16 @@ inplace_finish_durably(Relation rel, HeapTuple oldtup, void *state,
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	newtup = heap_copytuple(oldtup);
-	char	   *data = (char *) newtup->t_data + newtup->t_data->t_hoff;
 	XLogRecPtr	lsn;
 
 	for (int i = 0; i < natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, attnums[i] - 1);
-		int			off = fixed_offset(desc, newtup, attnums[i]);
-
-		if (off < 0 || (att->attlen != sizeof(int64) && att->attlen != sizeof(int32)))
+		if (!write_fixed(desc, newtup, attnums[i], newvals[i]))
 		{
 			systable_inplace_update_cancel(state);
 			table_close(rel, RowExclusiveLock);
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table \"%s\" of extension \"idalloc\" was altered",
-							IDALLOC_REGISTRY_TABLE),
-					 errdetail("Column \"%s\" is not where idalloc writes it.",
-							   NameStr(att->attname))));
+			report_altered(desc, attnums[i]);
 		}
-		if (att->attlen == sizeof(int64))
-			*(int64 *) (data + off) = DatumGetInt64(newvals[i]);
-		else
-			*(int32 *) (data + off) = DatumGetInt32(newvals[i]);
 	}
 	Assert(newtup->t_len == oldtup->t_len);
 
@@ -511,6 +529,107 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 	*next_floor = lo;
 	*new_end_p = new_end;
 	return true;
+}
+
+/*
+ * The persister's block advance: as idalloc_persist_block with count 0 and
+ * no floor, but written as a transactional UPDATE of the row (heap_update,
+ * no trigger fires) instead of in place.  Logical decoding carries it, in
+ * commit order, to a subscriber of the table, whose apply raises its own
+ * allocator (triggers.c): so once a subscriber has applied any transaction
+ * that committed after an ID was handed out from this block, it continues
+ * above that ID (G1 across logical replication).  The caller commits
+ * (which flushes the commit record and waits for the synchronous
+ * standbys), checks idalloc_lsn_acked, and only then publishes the new
+ * end.  The lock on the table is kept until that commit.
+ *
+ * No in-place write of the row can be lost to this UPDATE: the caller
+ * holds the allocator's advance lock, which every in-place writer of the
+ * row holds too, except the one that raises the rows of a rewritten table,
+ * and that one holds an AccessExclusiveLock, which this RowExclusiveLock
+ * excludes until the commit.
+ *
+ * Returns false (nothing written) if the extension is no longer
+ * installation extoid.
+ */
+bool
+idalloc_persist_block_tx(Oid extoid, int64 id, int64 cur_next, int64 cur_end,
+						 int64 *step_io, int64 *new_end_p, int64 *next_floor)
+{
+	IdallocRegistry reg;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HeapTuple	newtup;
+	IdallocRow	row;
+	int64		step;
+	int64		lo;
+	int64		base;
+	int64		new_end;
+
+	rel = idalloc_registry_open(RowExclusiveLock, &reg);
+	if (reg.extoid != extoid)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(id));
+	scan = systable_beginscan(rel,
+							  idalloc_registry_index(&reg, IDALLOC_REGISTRY_PKEY),
+							  true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("allocator was dropped concurrently")));
+	newtup = heap_copytuple(tup);
+	systable_endscan(scan);
+	row_from_tuple(rel, newtup, &row);
+	Assert(row.block > 0);
+
+	/* as idalloc_persist_block, count 0 */
+	lo = row.persisted_end > cur_end ? row.persisted_end : PG_INT64_MIN;
+	base = max64(max64(row.persisted_end, cur_end), cur_next);
+	if (idalloc_max_block <= row.block)
+		step = row.block;
+	else
+		step = Min(Max(*step_io, row.block), (int64) idalloc_max_block);
+	*step_io = step;
+	if (pg_add_s64_overflow(base, step, &new_end))
+		new_end = IDALLOC_MAX_END;
+
+	if (!write_fixed(RelationGetDescr(rel), newtup,
+					 Anum_registry_persisted_end, Int64GetDatum(new_end)))
+		report_altered(RelationGetDescr(rel), Anum_registry_persisted_end);
+	/* fails if the row was deleted or updated meanwhile (a drop) */
+	CatalogTupleUpdate(rel, &newtup->t_self, newtup);
+	idalloc_note_row_end(MyDatabaseId, extoid, id, new_end);
+	heap_freetuple(newtup);
+	table_close(rel, NoLock);
+
+	*next_floor = lo;
+	*new_end_p = new_end;
+	return true;
+}
+
+/*
+ * Has `lsn` been acknowledged as a block must be before its IDs are handed
+ * out (idalloc.wait_for_sync_standby)?  For the persister, after its
+ * commit waited (or was cancelled waiting) for the synchronous standbys.
+ */
+bool
+idalloc_lsn_acked(XLogRecPtr lsn)
+{
+	bool		acked;
+
+	if (!idalloc_wait_for_sync_standby || max_wal_senders == 0)
+		return true;
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	acked = sync_standbys_satisfied(lsn);
+	LWLockRelease(SyncRepLock);
+	return acked;
 }
 
 /*

@@ -64,10 +64,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
 #include "storage/shmem.h"
+#include "utils/guc.h"
 #include "utils/wait_event.h"
 
 #include "idalloc.h"
@@ -142,6 +145,10 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u64(&slot->waits, 0);
 			pg_atomic_init_u64(&slot->low_water, 0);
 			pg_atomic_init_u32(&slot->ahead_pending, 0);
+			pg_atomic_init_u64(&slot->row_end, 0);
+			pg_atomic_init_u32(&slot->ahead_failures, 0);
+			slot->need = 0;
+			ConditionVariableInit(&slot->published);
 			slot->step = 0;
 			slot->last_advance = 0;
 			pg_atomic_init_u64(&slot->generation, 0);
@@ -214,6 +221,7 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	pg_atomic_write_u64(&slot->end, (uint64) end);
 	pg_atomic_write_u64(&slot->allocated, 0);
 	pg_atomic_write_u64(&slot->row_end, (uint64) end);
+	slot->need = 0;
 	pg_atomic_write_u32(&slot->cache_epoch, 0);
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
 	pg_write_barrier();
@@ -556,6 +564,83 @@ adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
 }
 
 /*
+ * May a caller that ran out wait for the persister instead of persisting
+ * the block itself?  Only if a persister runs for the database, and only
+ * if this transaction holds no lock on idalloc's table that the
+ * persister's UPDATE would wait for (it wrote the table: created, dropped
+ * or locked it) -- that wait on a condition variable would be a deadlock
+ * no detector sees.
+ */
+static bool
+may_wait_for_persister(const IdallocRef *ref)
+{
+	IdallocRegistry reg;
+	LOCKTAG		tag;
+
+	if (!idalloc_persister || !idalloc_worker_alive(MyDatabaseId) ||
+		!idalloc_registry_find(&reg, true) || reg.extoid != ref->extoid)
+		return false;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, reg.relid);
+	for (LOCKMODE mode = RowExclusiveLock; mode <= AccessExclusiveLock; mode++)
+		if (LockHeldByMe(&tag, mode))
+			return false;
+	return true;
+}
+
+/*
+ * Called holding the allocator's advance lock (released here): ask the
+ * persister for a block holding the next `count` IDs, and sleep on the
+ * slot's condition variable until the slot can serve them (interruptibly:
+ * a cancel or statement_timeout ends the wait with its usual error, and
+ * nothing was taken).  Returns IDALLOC_RETRY or IDALLOC_STALE, or -1 if
+ * the persister failed the request or went away meanwhile.
+ */
+static int
+wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
+{
+	IdallocSlot *slot = ref->slot;
+	uint32		failures = pg_atomic_read_u32(&slot->ahead_failures);
+	int64		need;
+	int64		first;
+	int64		cur_next;
+	int64		cur_end;
+	int			result;
+
+	LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+	if (pg_add_s64_overflow((int64) pg_atomic_read_u64(&slot->next), count, &need))
+	{
+		/* past 2^63: the caller's own advance reports it */
+		LWLockRelease(slot_lock(slot));
+		return -1;
+	}
+	if (slot->need < need)
+		slot->need = need;
+	LWLockRelease(slot_lock(slot));
+	pg_atomic_write_u32(&slot->ahead_pending, 1);
+	LockRelease(tag, ExclusiveLock, false);
+	idalloc_worker_wake(MyDatabaseId);
+
+	ConditionVariablePrepareToSleep(&slot->published);
+	for (;;)
+	{
+		result = check_slot(ref, count, PG_INT64_MIN, &first, &cur_next,
+							&cur_end);
+		if (result >= 0)
+			break;
+		if (pg_atomic_read_u32(&slot->ahead_failures) != failures ||
+			!idalloc_worker_alive(MyDatabaseId))
+		{
+			result = -1;
+			break;
+		}
+		(void) ConditionVariableTimedSleep(&slot->published, 100,
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return result;
+}
+
+/*
  * Slow path.  With count > 0: the flushed block cannot serve `count` IDs;
  * wait for another backend's advance, or persist a new block (large enough
  * for `count`) ourselves, then return IDALLOC_RETRY so that the caller takes
@@ -624,6 +709,25 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 						name),
 				 errdetail("It hands out what the dropped installation had persisted; that is used up."),
 				 errhint("Commit the transaction, then allocate.")));
+	}
+
+	/*
+	 * Ask the persister for the block and wait for it (its write is the
+	 * one logical replication carries, see persist.c); persist it here only
+	 * if it cannot (not running, or it failed the request).
+	 */
+	if (count > 0 && may_wait_for_persister(ref))
+	{
+		result = wait_for_persister(ref, count, &tag);
+		if (result >= 0)
+			return (IdallocTake) result;
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		result = check_slot(ref, count, floor, first, &cur_next, &cur_end);
+		if (result >= 0)
+		{
+			LockRelease(&tag, ExclusiveLock, false);
+			return (IdallocTake) result;
+		}
 	}
 
 	/* the step of this block (G7): how fast was the last one used up? */
@@ -733,12 +837,19 @@ idalloc_alter_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 /*
  * The persister (worker.c): persist the next block of slot `slotno` of
  * database dboid ahead of need, if it still needs it (fewer than a low
- * water mark of IDs left): extend the flushed window by a step and publish
- * the new end.  Callers keep taking IDs below the old end meanwhile.
- * Holds the allocator's advance lock (a transaction-level lock: the caller
- * runs a transaction), so that a backend that runs out of IDs meanwhile
- * waits for this flush instead of doing its own.  Returns true if a block
- * was persisted.
+ * water mark of IDs left, or a caller asked for more): extend the window
+ * by a step (past what the caller asked for) and publish the new end.
+ * Callers keep taking IDs below the old end meanwhile.
+ *
+ * The block is written by a transactional UPDATE of the row in a
+ * transaction of its own (persist.c, idalloc_persist_block_tx), committed
+ * -- flushed, and acknowledged by the synchronous standbys -- before the
+ * new end is published.  The allocator's advance lock is held as a session
+ * lock from the re-check to the publication, across that commit, so that a
+ * backend that runs out meanwhile waits for this block instead of writing
+ * its own.  Called outside a transaction; on an error the caller aborts
+ * the transaction and lets go of its session locks.  Returns true if a
+ * block was published.
  */
 bool
 idalloc_persist_ahead(Oid dboid, int slotno)
@@ -749,12 +860,15 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	LOCKTAG		tag;
 	int64		cur_next;
 	int64		cur_end;
+	int64		need;
 	int64		new_end;
 	int64		next_floor;
 	int64		step;
 	TimestampTz now;
+	bool		written;
 	bool		done = false;
 
+	Assert(!IsTransactionState());
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	if (pg_atomic_read_u64(&slot->generation) == 0 || slot->dboid != dboid ||
 		slot->unverified)
@@ -765,31 +879,43 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	fill_ref(slot, &ref);
 	LWLockRelease(idalloc_shared->lock);
 
+	StartTransactionCommand();
 	SET_LOCKTAG_ADVISORY(tag, dboid, (uint32) (ref.id >> 32),
 						 (uint32) ref.id, IDALLOC_LOCKTAG_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 
 	/* still needed?  (a backend may have persisted a block meanwhile) */
 	LWLockAcquire(lock, LW_SHARED);
 	cur_next = (int64) pg_atomic_read_u64(&slot->next);
 	cur_end = (int64) pg_atomic_read_u64(&slot->end);
+	need = slot->need;
 	step = slot->step;
 	now = GetCurrentTimestamp();
 	step = adapt_step(step, slot->last_advance, now);
 	if (pg_atomic_read_u64(&slot->generation) != ref.generation ||
-		cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water) ||
+		(cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water) &&
+		 need <= cur_end) ||
 		cur_end >= IDALLOC_MAX_END)
 	{
 		LWLockRelease(lock);
 		pg_atomic_write_u32(&slot->ahead_pending, 0);
-		LockRelease(&tag, ExclusiveLock, false);
+		LockRelease(&tag, ExclusiveLock, true);
+		CommitTransactionCommand();
+		ConditionVariableBroadcast(&slot->published);
 		return false;
 	}
 	LWLockRelease(lock);
 
-	if (idalloc_persist_block(ref.extoid, ref.id, "(persisted ahead)",
-							  cur_next, cur_end, 0, PG_INT64_MIN, &step,
-							  &new_end, &next_floor))
+	/* the commit waits for the synchronous standbys only if idalloc does */
+	SetConfigOption("synchronous_commit",
+					idalloc_wait_for_sync_standby ? "on" : "local",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	written = idalloc_persist_block_tx(ref.extoid, ref.id,
+									   Max(cur_next, need), cur_end, &step,
+									   &new_end, &next_floor);
+	CommitTransactionCommand();
+
+	if (written && idalloc_lsn_acked(XactLastCommitEnd))
 	{
 		LWLockAcquire(lock, LW_EXCLUSIVE);
 		if (pg_atomic_read_u64(&slot->generation) == ref.generation)
@@ -799,6 +925,8 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 			pg_memory_barrier();
 			if ((int64) pg_atomic_read_u64(&slot->end) < new_end)
 				pg_atomic_write_u64(&slot->end, (uint64) new_end);
+			if (slot->need <= new_end)
+				slot->need = 0;
 			slot->last_advance = now;
 			publish_step(slot, step);
 			slot->block_advances++;
@@ -806,8 +934,25 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 		}
 		LWLockRelease(lock);
 	}
-	LockRelease(&tag, ExclusiveLock, false);
+	else
+		idalloc_persist_ahead_failed(slotno);
+	LockRelease(&tag, ExclusiveLock, true);
+	ConditionVariableBroadcast(&slot->published);
 	return done;
+}
+
+/*
+ * The persister could not serve slot `slotno`: its callers persist blocks
+ * themselves (those waiting are woken).
+ */
+void
+idalloc_persist_ahead_failed(int slotno)
+{
+	IdallocSlot *slot = &idalloc_slots[slotno];
+
+	pg_atomic_write_u32(&slot->ahead_pending, 0);
+	pg_atomic_fetch_add_u32(&slot->ahead_failures, 1);
+	ConditionVariableBroadcast(&slot->published);
 }
 
 /*

@@ -47,12 +47,15 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -210,6 +213,22 @@ idalloc_worker_wake(Oid dboid)
 		SetLatch(&ProcGlobal->allProcs[pgprocno].procLatch);
 }
 
+/* Does a persister serve database dboid now? */
+bool
+idalloc_worker_alive(Oid dboid)
+{
+	PersisterEntry *e;
+	bool		alive;
+
+	if (persisters == NULL)
+		return false;
+	LWLockAcquire(persisters->lock, LW_SHARED);
+	e = find_entry(dboid, NULL);
+	alive = e != NULL && e->pid != 0 && !e->stopping;
+	LWLockRelease(persisters->lock);
+	return alive;
+}
+
 /* Called by a backend whose allocation left the window low (idalloc.h). */
 void
 idalloc_request_ahead(IdallocSlot *slot)
@@ -312,7 +331,11 @@ persister_unregister(int code, Datum arg)
 	 */
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 		if (idalloc_slots[i].dboid == my_dboid)
+		{
 			pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
+			/* callers waiting for us persist their blocks themselves */
+			ConditionVariableBroadcast(&idalloc_slots[i].published);
+		}
 }
 
 /* Take the database's entry.  False if another worker serves it. */
@@ -341,20 +364,18 @@ persister_register(Oid dboid)
 }
 
 /*
- * Persist the next block of slot i, in a transaction of its own; an error
- * is reported and the slot left to its callers (they persist blocks
- * themselves).
+ * Persist the next block of slot i (idalloc_persist_ahead runs its own
+ * transaction); an error is reported and the slot left to its callers
+ * (they persist blocks themselves).
  */
 static void
 persist_one(int i)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	StartTransactionCommand();
 	PG_TRY();
 	{
 		(void) idalloc_persist_ahead(my_dboid, i);
-		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
@@ -362,7 +383,9 @@ persist_one(int i)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
+		/* the allocator's advance lock, held as a session lock */
+		LockReleaseSession(USER_LOCKMETHOD);
+		idalloc_persist_ahead_failed(i);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
@@ -395,6 +418,7 @@ idalloc_persister_main(Datum arg)
 
 	my_dboid = DatumGetObjectId(arg);
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
 	pgstat_report_appname("idalloc persister");
@@ -407,6 +431,11 @@ idalloc_persister_main(Datum arg)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		if (persist_pending())
 			idle_since = GetCurrentTimestamp();
 		else if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(),
