@@ -168,6 +168,12 @@ typedef struct IdallocSlot
 			 */
 			int64		need;
 			pg_atomic_uint32 ahead_failures;
+			/*
+			 * 1 after a block was persisted in place by a caller (not
+			 * carried by logical replication): the persister writes the
+			 * row transactionally again soon
+			 */
+			pg_atomic_uint32 carry_pending;
 			ConditionVariable published;
 		};
 		char		pad_cold[2 * PG_CACHE_LINE_SIZE];
@@ -352,6 +358,7 @@ extern void idalloc_worker_wake(Oid dboid);
 extern void idalloc_worker_stop(Oid dboid);
 extern void idalloc_worker_stop_done(Oid dboid);
 extern bool idalloc_worker_alive(Oid dboid);
+extern bool idalloc_worker_await(Oid dboid, int timeout_ms);
 extern PGDLLEXPORT void idalloc_persister_main(Datum arg);
 
 /*

@@ -147,6 +147,7 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u32(&slot->ahead_pending, 0);
 			pg_atomic_init_u64(&slot->row_end, 0);
 			pg_atomic_init_u32(&slot->ahead_failures, 0);
+			pg_atomic_init_u32(&slot->carry_pending, 0);
 			slot->need = 0;
 			ConditionVariableInit(&slot->published);
 			slot->step = 0;
@@ -221,6 +222,7 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	pg_atomic_write_u64(&slot->end, (uint64) end);
 	pg_atomic_write_u64(&slot->allocated, 0);
 	pg_atomic_write_u64(&slot->row_end, (uint64) end);
+	pg_atomic_write_u32(&slot->carry_pending, 0);
 	slot->need = 0;
 	pg_atomic_write_u32(&slot->cache_epoch, 0);
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
@@ -577,14 +579,15 @@ may_wait_for_persister(const IdallocRef *ref)
 	IdallocRegistry reg;
 	LOCKTAG		tag;
 
-	if (!idalloc_persister || !idalloc_worker_alive(MyDatabaseId) ||
-		!idalloc_registry_find(&reg, true) || reg.extoid != ref->extoid)
+	if (!idalloc_persister || !idalloc_registry_find(&reg, true) ||
+		reg.extoid != ref->extoid)
 		return false;
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, reg.relid);
 	for (LOCKMODE mode = RowExclusiveLock; mode <= AccessExclusiveLock; mode++)
 		if (LockHeldByMe(&tag, mode))
 			return false;
-	return true;
+	/* none runs (idle since a while): start one, and give it a second */
+	return idalloc_worker_await(MyDatabaseId, 1000);
 }
 
 /*
@@ -633,8 +636,13 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 			result = -1;
 			break;
 		}
-		(void) ConditionVariableTimedSleep(&slot->published, 100,
-										   PG_WAIT_EXTENSION);
+		if (ConditionVariableTimedSleep(&slot->published, 100,
+										PG_WAIT_EXTENSION))
+		{
+			/* no news for a while: make sure the request is seen */
+			pg_atomic_write_u32(&slot->ahead_pending, 1);
+			idalloc_worker_wake(MyDatabaseId);
+		}
 	}
 	ConditionVariableCancelSleep();
 	return result;
@@ -770,6 +778,16 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 		result = IDALLOC_STALE;
 	LWLockRelease(lock);
 	LockRelease(&tag, ExclusiveLock, false);
+
+	/*
+	 * An in-place write is not carried by logical replication: have the
+	 * persister write the row transactionally again (as soon as it can).
+	 */
+	if (result != IDALLOC_STALE && idalloc_persister)
+	{
+		pg_atomic_write_u32(&slot->carry_pending, 1);
+		idalloc_request_ahead(slot);
+	}
 	return (IdallocTake) result;
 }
 
@@ -865,6 +883,7 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	int64		next_floor;
 	int64		step;
 	TimestampTz now;
+	bool		carry;
 	bool		written;
 	bool		done = false;
 
@@ -892,9 +911,11 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	step = slot->step;
 	now = GetCurrentTimestamp();
 	step = adapt_step(step, slot->last_advance, now);
+	/* every in-place write so far is below what this write covers */
+	carry = pg_atomic_exchange_u32(&slot->carry_pending, 0) != 0;
 	if (pg_atomic_read_u64(&slot->generation) != ref.generation ||
 		(cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water) &&
-		 need <= cur_end) ||
+		 need <= cur_end && !carry) ||
 		cur_end >= IDALLOC_MAX_END)
 	{
 		LWLockRelease(lock);
@@ -925,11 +946,14 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 			pg_memory_barrier();
 			if ((int64) pg_atomic_read_u64(&slot->end) < new_end)
 				pg_atomic_write_u64(&slot->end, (uint64) new_end);
-			if (slot->need <= new_end)
-				slot->need = 0;
 			slot->last_advance = now;
 			publish_step(slot, step);
 			slot->block_advances++;
+			/* a caller that asked for more meanwhile is still waiting */
+			if (slot->need <= new_end)
+				slot->need = 0;
+			else
+				pg_atomic_write_u32(&slot->ahead_pending, 1);
 			done = true;
 		}
 		LWLockRelease(lock);

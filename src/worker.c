@@ -229,6 +229,44 @@ idalloc_worker_alive(Oid dboid)
 	return alive;
 }
 
+/*
+ * Make sure a persister serves database dboid: start one if none runs, and
+ * wait (interruptibly) until it is ready, at most timeout_ms after its
+ * start was asked for.  False if none
+ * could start (max_worker_processes, or a start failed just now).
+ */
+bool
+idalloc_worker_await(Oid dboid, int timeout_ms)
+{
+	for (;;)
+	{
+		PersisterEntry *e;
+		bool		hopeless;
+
+		if (idalloc_worker_alive(dboid))
+			return true;
+		idalloc_worker_wake(dboid);
+
+		/*
+		 * Not if none could start, nor once the start under way was asked
+		 * for more than timeout_ms ago (whoever asked): a start that was
+		 * lost in the postmaster holds up no caller for long.
+		 */
+		LWLockAcquire(persisters->lock, LW_SHARED);
+		e = find_entry(dboid, NULL);
+		hopeless = e == NULL || e->stopping || e->failed != 0 ||
+			TimestampDifferenceExceeds(e->requested, GetCurrentTimestamp(),
+									   timeout_ms);
+		LWLockRelease(persisters->lock);
+		if (hopeless)
+			return idalloc_worker_alive(dboid);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Called by a backend whose allocation left the window low (idalloc.h). */
 void
 idalloc_request_ahead(IdallocSlot *slot)
