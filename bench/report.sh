@@ -252,8 +252,8 @@ M6="one round trip of 1e6 IDs (pgbench -M prepared, 1 client)"
 base="$(calc "$(med pc.ms.seq1) * 1000")"
 for v in default bigblock; do
 	case "$v" in
-	default) label="\`SELECT * FROM idalloc_batch(1000000)\` (block 200000: persists and flushes every call)" ;;
-	bigblock) label="\`SELECT * FROM idalloc_batch('bigblock', 1000000)\` (block 1e9: a flush every 1000 calls)" ;;
+	default) label="\`SELECT * FROM idalloc_batch(1000000)\` (block 200000; the step grows, the persister flushes ahead)" ;;
+	bigblock) label="\`SELECT * FROM idalloc_batch('bigblock', 1000000)\` (block 1e9)" ;;
 	esac
 	val="$(med "batch.$v")"
 	r="$(ratio "$val" "$base")"
@@ -268,14 +268,51 @@ done
 row 6 "$M6" "\`SELECT count(nextval('seq_c1')) FROM generate_series(1, 1e6)\` (psql \\timing)" \
 	"$(fmt '%.0f µs' "$base")" "1.00×" "(baseline)" "" ""
 
+# 7. issue 8
+M7="issue 8: 8 clients, pgbench -M prepared (p99 of the logged latencies, 1 in 5 sampled)"
+tb="$(med p7.tps.batch)"
+ts="$(med p7.tps.select1)"
+pb="$(med p7.p99.batch)"
+ps="$(med p7.p99.select1)"
+r="$(ratio "$tb" "$ts")"
+res="$(verdict "$r" ">=" 0.5)"
+target P7 "${res//\*/}"
+row 7 "$M7" "\`SELECT * FROM idalloc_batch(100000)\` (default allocator), TPS" "$(fmt '%.0f TPS' "$tb")" "$(fmt_ratio "$r")" "\`SELECT 1\`, 8 clients" "P7: ≥ 0.5×" "$res"
+r="$(ratio "$pb" "$ps")"
+res="$(verdict "$r" "<=" 2.0)"
+target P7 "${res//\*/}"
+row 7 "$M7" "same, p99 latency" "$(fmt '%.0f µs' "$pb")" "$(fmt_ratio "$r")" "\`SELECT 1\` p99, 8 clients" "P7: ≤ 2×" "$res"
+row 7 "$M7" "\`SELECT 1\`" "$(fmt '%.0f TPS' "$ts"), p99 $(fmt '%.0f µs' "$ps")" "1.00×" "(baseline)" "" ""
+
+M8="issue 8: one session, \`idalloc_batch(1000000)\` in a loop (pgbench, 1 client)"
+rt="$(calc "1e6 / $(med rt.select1.1)")"
+val="$(med batch.default)"
+r="$(ratio "$val" "$rt")"
+res="$(verdict "$r" "<=" 1.5)"
+target P8 "${res//\*/}"
+row 8 "$M8" "\`SELECT * FROM idalloc_batch(1000000)\` (default allocator)" "$(fmt '%.1f µs' "$val")" "$(fmt_ratio "$r")" "\`SELECT 1\` round trip, 1 client ($(fmt '%.1f µs' "$rt"))" "P8: ≤ 1.5×" "$res"
+
+M9="issue 8: two sessions on one cache-1 counter (block 1e9), \`SELECT count(idalloc_one('twosess')) FROM generate_series(1, 2e6)\`"
+one="$(med p9.ids.1)"
+two="$(med p9.ids.2)"
+r="$(ratio "$two" "$one")"
+res="$(verdict "$r" ">=" 1.5)"
+target P9 "${res//\*/}"
+row 9 "$M9" "1 session" "$(fmt '%.2f M IDs/s' "$(calc "$one / 1e6")")" "1.00×" "(baseline)" "" ""
+row 9 "$M9" "2 sessions, aggregate" "$(fmt '%.2f M IDs/s' "$(calc "$two / 1e6")")" "$(fmt_ratio "$r")" "1 session" "P9: ≥ 1.5×" "$res"
+if grep -q '^atom\.shared' "$RAW"; then
+	row 9 "$M9" "machine: 2 threads \`fetch_add\` on one cache line (bench/atomics.c, 50 LCG steps between)" "" "$(fmt_ratio "$(med atom.shared)")" "1 thread" "" ""
+	row 9 "$M9" "machine: 2 threads, each on its own line" "" "$(fmt_ratio "$(med atom.private)")" "1 thread" "" ""
+fi
+
 # ---------------------------------------------------------------------------
 
 echo
 summary=""
-for p in P1 P2 P3 P4 P5 P6; do
+for p in P1 P2 P3 P4 P5 P6 P7 P8 P9; do
 	summary+="$p ${TARGET[$p]:-not measured}; "
 done
-echo "Targets (issue 4): ${summary%; }."
+echo "Targets (P1–P6 issue 4, P7–P9 issue 8): ${summary%; }."
 echo
 floor="$(med pc.ms.floor)"
 pin="$(fact pin)"
@@ -287,6 +324,6 @@ if [[ "$pin" == 1 ]]; then
 else
 	echo "- No CPU pinning (BENCH_PIN=0): the 1-client round-trip and batch rows include cross-CPU wake-ups and vary from round to round."
 fi
-echo "- WAL: bytes = \`pg_current_wal_lsn()\` difference around one autocommit statement (its commit record included). Flushes = difference of \`pg_stat_wal.wal_sync\` (fsyncs of WAL by any process: the backend and the WAL writer; wal_write = writes of WAL buffers). idalloc flushes once per block advance (every 200000 IDs) in the calling backend, before any ID of the block is returned; a sequence's WAL is flushed by the commit of the transaction (if it has an xid) or later by the WAL writer, never before nextval returns."
+echo "- WAL: bytes = \`pg_current_wal_lsn()\` difference around one autocommit statement (its commit record included). Flushes = difference of \`pg_stat_wal.wal_sync\` (fsyncs of WAL by any process: the backend and the WAL writer; wal_write = writes of WAL buffers). idalloc flushes once per block (200000 IDs at first, more as the step grows), in the persister ahead of need (or in the caller that ran out), before any ID of the block is returned; a sequence's WAL is flushed by the commit of the transaction (if it has an xid) or later by the WAL writer, never before nextval returns."
 echo "- INSERT tables have no index; bigserial and identity use CACHE 1; TRUNCATE before every INSERT (untimed); time includes the commit."
 echo "- Checkpoints during the run besides the two explicit ones around the INSERT rows: $(fact checkpoints_during_run) (checkpoint_timeout = 1h, max_wal_size = 8GB; autovacuum and JIT off)."

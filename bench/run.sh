@@ -5,7 +5,7 @@
 #   2. a fresh throwaway cluster in .run/bench (data .run/bench/data, Unix
 #      socket in .run/bench, port 55435, shared_preload_libraries = 'idalloc',
 #      shared_buffers = 256MB, fsync on), run as the postgres OS user
-#   3. six measurements, each repeated BENCH_ROUNDS times with the variants
+#   3. seven measurements, each repeated BENCH_ROUNDS times with the variants
 #      in a rotated order in every round; every per-round value goes to
 #      .run/bench/raw.tsv
 #   4. stop the cluster, then bench/report.sh prints one markdown table of
@@ -224,6 +224,31 @@ pgbench_tps() {
 	echo "$tps"
 }
 
+# pgbench_tps_p99 SCRIPT CLIENTS SECONDS: prints "TPS P99_US" of a -M
+# prepared run, the 99th percentile of the latencies pgbench logged (one
+# transaction in 5 sampled, --log).
+pgbench_tps_p99() {
+	local script="$1" clients="$2" seconds="$3" threads out tps p99
+	local logdir="$RUN/pglog"
+	threads=$((clients < $(nproc) ? clients : $(nproc)))
+	as_pg rm -rf "$logdir"
+	as_pg mkdir -p "$logdir"
+	if ! out="$(cd "$logdir" && as_pg "${clean_env[@]}" "$BINDIR/pgbench" -n -M prepared \
+		-c "$clients" -j "$threads" -T "$seconds" --log --sampling-rate=0.2 \
+		--log-prefix="$logdir/tx" -h "$RUN" -p "$PORT" -U postgres \
+		-f "$RUN/pgbench/$script.sql" "$DB" 2>&1)"; then
+		echo "$out" >&2
+		die "pgbench $script -c $clients failed"
+	fi
+	tps="$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' <<<"$out" | head -n 1)"
+	[[ -n "$tps" ]] || die "pgbench $script: no TPS"
+	# columns: client_id transaction_no latency_us script_no epoch epoch_us
+	p99="$(cat "$logdir"/tx.* | awk '{ print $3 }' | sort -n |
+		awk '{ a[NR] = $1 } END { if (NR) print a[int(NR * 0.99 + 0.999)] }')"
+	[[ -n "$p99" ]] || die "pgbench $script: no latencies logged"
+	echo "$tps $p99"
+}
+
 # timed_psql: run SQL from stdin in one session; lines "@@ KEY" (from \echo)
 # label the next "Time: X ms" of \timing.  Prints "KEY<TAB>ms" lines.
 timed_psql() {
@@ -251,7 +276,7 @@ declare -A PC_SQL=(
 )
 PC_ORDER=(floor global named cached seq1 seq1000 uuid)
 
-note "1/6 per-call cost: SELECT count(f) FROM generate_series(1, $N), $ROUNDS rounds"
+note "1/7 per-call cost: SELECT count(f) FROM generate_series(1, $N), $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${PC_ORDER[@]}")
 	{
@@ -282,7 +307,7 @@ done
 
 SC_VARIANTS=(global cached nextval)
 SC_CLIENTS=(1 2 4 8)
-note "2/6 scaling: 10000 IDs per query, ${SC_CLIENTS[*]} clients, ${SCALE_SECONDS} s each, $ROUNDS rounds"
+note "2/7 scaling: 10000 IDs per query, ${SC_CLIENTS[*]} clients, ${SCALE_SECONDS} s each, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${SC_VARIANTS[@]}")
 	clients=("${SC_CLIENTS[@]}")
@@ -299,7 +324,7 @@ done
 # 3. round trip
 
 RT_VARIANTS=(select1 idalloc nextval)
-note "3/6 round trip: pgbench -M prepared, 1 and 8 clients, ${RT_SECONDS} s each, $ROUNDS rounds"
+note "3/7 round trip: pgbench -M prepared, 1 and 8 clients, ${RT_SECONDS} s each, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${RT_VARIANTS[@]}")
 	pin_server
@@ -316,7 +341,7 @@ done
 # 4. INSERT of 1e6 rows
 
 INS_VARIANTS=(idalloc bigserial identity)
-note "4/6 INSERT of $N rows, $ROUNDS rounds"
+note "4/7 INSERT of $N rows, $ROUNDS rounds"
 psql_bench -c 'CHECKPOINT' >/dev/null
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${INS_VARIANTS[@]}")
@@ -346,7 +371,7 @@ psql_bench -c 'CHECKPOINT' >/dev/null
 # 5. WAL bytes and flushes per 1e6 IDs
 
 WAL_VARIANTS=(global cached seq1 seq1000)
-note "5/6 WAL per $N IDs, $ROUNDS rounds"
+note "5/7 WAL per $N IDs, $ROUNDS rounds"
 # Warm-up: the pages these statements change (the allocator rows, the
 # sequences) were last changed before the CHECKPOINT above; their first
 # change after it would carry a full-page image, which is not per-ID cost.
@@ -381,7 +406,7 @@ done
 # 6. idalloc_batch of 1e6 IDs
 
 BATCH_VARIANTS=(default bigblock)
-note "6/6 idalloc_batch($N) round trip, 1 client, ${BATCH_SECONDS} s each, $ROUNDS rounds"
+note "6/7 idalloc_batch($N) round trip, 1 client, ${BATCH_SECONDS} s each, $ROUNDS rounds"
 pin_server
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${BATCH_VARIANTS[@]}")
@@ -391,6 +416,35 @@ for ((r = 0; r < ROUNDS; r++)); do
 	done
 done
 unpin_server
+
+# ---------------------------------------------------------------------------
+# 7. issue 8: the persister and the hot path
+
+note "7/7 issue 8: 8 clients of idalloc_batch(100000) against SELECT 1 (TPS, p99), two sessions on one cache-1 counter, $ROUNDS rounds"
+P7_VARIANTS=(batch select1)
+for ((r = 0; r < ROUNDS; r++)); do
+	mapfile -t order < <(rotate "$r" "${P7_VARIANTS[@]}")
+	for v in "${order[@]}"; do
+		read -r tps p99 <<<"$(pgbench_tps_p99 "p99_$v" 8 "$RT_SECONDS")"
+		record "p7.tps.$v" "$tps"
+		record "p7.p99.$v" "$p99"
+	done
+	for c in $( ((r % 2)) && echo 2 1 || echo 1 2); do
+		tps="$(pgbench_tps two_sessions "$c" "$SCALE_SECONDS")"
+		record "p9.ids.$c" "$(awk -v t="$tps" 'BEGIN { printf "%.0f", t * 2000000 }')"
+	done
+done
+
+# what the machine allows: two threads doing fetch_add on one cache line
+# (with some private work between, as a SQL call has) against one thread
+if cc -O2 -pthread -o "$RUN/atomics" "$REPO/bench/atomics.c" 2>"$RUN/atomics.log"; then
+	"$RUN/atomics" 2 >"$RUN/atomics.txt"
+	awk '$1 == "work=50" {
+		for (i = 1; i <= NF; i++) if ($i ~ /^\(.*x\)$/) { gsub(/[()x]/, "", $i); r[++n] = $i }
+		print "atom.shared\t" r[1]; print "atom.private\t" r[2] }' "$RUN/atomics.txt" >>"$RAW"
+else
+	note "could not build bench/atomics.c: $(cat "$RUN/atomics.log")"
+fi
 
 # ---------------------------------------------------------------------------
 # facts, stop, report

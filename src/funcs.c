@@ -417,7 +417,14 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 {
 	for (;;)
 	{
-		switch (idalloc_take_fast(&entry->ref, count, first))
+		uint32		epoch = 0;
+		IdallocTake r = idalloc_take_fast(&entry->ref, count, first, &epoch);
+
+		/* a range past the published end: wait until a block covers it */
+		if (unlikely(r == IDALLOC_RESERVED))
+			r = idalloc_take_reserved(&entry->ref, entry->name, *first,
+									  count, epoch);
+		switch (r)
 		{
 			case IDALLOC_TAKEN:
 				if (counted)
@@ -428,6 +435,7 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 				entry->ref.slot = NULL;
 				return false;
 			case IDALLOC_RETRY:
+			case IDALLOC_RESERVED:
 				break;
 		}
 		if (idalloc_take_slow(&entry->ref, entry->name, count, PG_INT64_MIN,

@@ -231,7 +231,9 @@ typedef enum IdallocTake
 {
 	IDALLOC_TAKEN,				/* IDs were taken */
 	IDALLOC_RETRY,				/* state changed; try the fast path again */
-	IDALLOC_STALE				/* the slot no longer holds this allocator */
+	IDALLOC_STALE,				/* the slot no longer holds this allocator */
+	IDALLOC_RESERVED			/* the IDs are ours but past the published
+								 * end: idalloc_take_reserved */
 } IdallocTake;
 
 /* Outcome of a take from the per-backend cache. */
@@ -311,32 +313,70 @@ extern void idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end);
 extern int64 idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id);
 
 /*
+ * The fast path takes a range with one fetch_add on `next` (the one
+ * contended atomic per call) when the request is at most
+ * IDALLOC_FAA_MAX_COUNT IDs and the published end is below
+ * IDALLOC_FAA_LIMIT: several backends may then each add their count after
+ * seeing room, so `next` can pass `end` by at most MaxBackends times
+ * IDALLOC_FAA_MAX_COUNT (< 2^34), far from the top of the ID space.  Larger
+ * requests, and everything near the top, use a compare-and-swap that never
+ * passes `end`.
+ */
+#define IDALLOC_FAA_MAX_COUNT	((int64) 1 << 16)
+#define IDALLOC_FAA_LIMIT		(IDALLOC_MAX_END - ((int64) 1 << 40))
+
+/*
  * Fast path: take `count` IDs from the flushed block of the slot without
- * any lock.  Returns IDALLOC_TAKEN with *first set, IDALLOC_RETRY when the
- * block cannot serve the request (go to the slow path), or IDALLOC_STALE
- * when the slot was detached or reused.
+ * any lock.  Returns IDALLOC_TAKEN with *first set; IDALLOC_RESERVED with
+ * *first set when the range taken passed the published end (it is this
+ * caller's, and no one else's, but may be handed out only once a block
+ * covering it is published: idalloc_take_reserved, given *epoch);
+ * IDALLOC_RETRY when the block cannot serve the request (go to the slow
+ * path; nothing taken); IDALLOC_STALE when the slot was detached or reused.
  */
 static inline IdallocTake
-idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
+idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first,
+				  uint32 *epoch)
 {
 	IdallocSlot *slot = ref->slot;
 	uint64		cur;
+	int64		end;
 
 	/* a slot reused by another allocator must not lose IDs to us */
 	if (pg_atomic_read_u64(&slot->generation) != ref->generation)
 		return IDALLOC_STALE;
 
 	cur = pg_atomic_read_u64(&slot->next);
+	end = (int64) pg_atomic_read_u64(&slot->end);
+	if (likely(count <= IDALLOC_FAA_MAX_COUNT && end <= IDALLOC_FAA_LIMIT))
+	{
+		int64		start;
+
+		/* no overflow: next < end + 2^34 here */
+		if ((int64) cur + count > end)
+			return IDALLOC_RETRY;
+		*epoch = pg_atomic_read_u32(&slot->cache_epoch);
+		/* full barrier: the reads below cannot move before it */
+		start = (int64) pg_atomic_fetch_add_u64(&slot->next, (uint64) count);
+		/* detached (maybe reused) meanwhile: a gap, never a repeat */
+		if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+			return IDALLOC_STALE;
+		*first = start;
+		if (start + count <= (int64) pg_atomic_read_u64(&slot->end))
+			return IDALLOC_TAKEN;
+		return IDALLOC_RESERVED;
+	}
+
 	for (;;)
 	{
 		int64		want;
 
-		if (pg_add_s64_overflow((int64) cur, count, &want) ||
-			want > (int64) pg_atomic_read_u64(&slot->end))
+		if (pg_add_s64_overflow((int64) cur, count, &want) || want > end)
 			return IDALLOC_RETRY;
 		/* full barrier: the generation read below cannot move before it */
 		if (pg_atomic_compare_exchange_u64(&slot->next, &cur, (uint64) want))
 			break;
+		end = (int64) pg_atomic_read_u64(&slot->end);
 	}
 
 	/*
@@ -350,6 +390,10 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first)
 	*first = (int64) cur;
 	return IDALLOC_TAKEN;
 }
+
+extern IdallocTake idalloc_take_reserved(IdallocRef *ref, const char *name,
+										 int64 first, int64 count,
+										 uint32 epoch);
 
 /* worker.c */
 extern void idalloc_worker_shmem_request(void);

@@ -4,15 +4,27 @@
  *		The catalog table (idalloc_registry) and the persisted block.
  *
  * One row per allocator.  Rows are inserted (idalloc_create) and deleted
- * (idalloc_drop) transactionally, through SPI, and otherwise only ever
- * overwritten in place: persisted_end, block and cache are fixed-width
- * columns changed with systable_inplace_update_begin/finish, a
- * non-transactional, WAL-logged overwrite of the tuple.  The row is never
- * UPDATEd transactionally, so an in-place advance can never be lost to an
- * UPDATE that copied an older persisted_end (see DESIGN-NOTES, "lost
- * in-place updates").  Concurrent in-place writers of one row serialise on
- * the buffer lock that systable_inplace_update_begin takes, and each
- * computes its write from the tuple it finds under that lock.
+ * (idalloc_drop) transactionally, through SPI.  persisted_end, block and
+ * cache are fixed-width columns, changed in two ways:
+ *
+ *	- in place (systable_inplace_update_begin/finish, a non-transactional,
+ *	  WAL-logged overwrite of the tuple) by a caller that persists a block
+ *	  itself, idalloc_advance, idalloc_alter and merges of restored or
+ *	  replicated rows;
+ *	- by the persister, as a transactional UPDATE (heap_update, no trigger
+ *	  fires) committed before the block is published, which logical
+ *	  decoding carries to subscribers (idalloc_persist_block_tx).
+ *
+ * An in-place write is lost if an UPDATE that copied the tuple before it
+ * commits after it (DESIGN-NOTES, "lost in-place updates").  That cannot
+ * happen here: every writer of an allocator's row holds the allocator's
+ * advance lock (shmem.c) from its read of the row to its commit or
+ * in-place write, except the raise after a rewrite of the table, which
+ * holds an AccessExclusiveLock on it (idalloc_persist_after_rewrite).
+ * Users cannot UPDATE the table (its guard trigger).  Concurrent in-place
+ * writers of one row also serialise on the buffer lock that
+ * systable_inplace_update_begin takes, and each computes its write from
+ * the tuple it finds under that lock.
  *
  * A block is handed out only after its WAL record is flushed
  * (XLogFlush), and, with idalloc.wait_for_sync_standby, acknowledged by
@@ -487,8 +499,8 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 	 */
 	lo = row.persisted_end > cur_end ? max64(row.persisted_end, floor) : floor;
 	eff_next = max64(cur_next, lo);
-	base = max64(max64(row.persisted_end, cur_end), floor);
-	Assert(base >= eff_next);
+	/* next can be past end: ranges reserved on the fast path (idalloc.h) */
+	base = max64(max64(max64(row.persisted_end, cur_end), floor), eff_next);
 
 	if (pg_add_s64_overflow(eff_next, count, &need))
 	{

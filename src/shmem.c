@@ -39,6 +39,15 @@
  *		the deadlock detector (which a condition variable would not be: the
  *		in-place write can itself wait for a transaction that drops the
  *		allocator).
+ *		The persister holds it as a session lock, across the commit of its
+ *		transactional write, until it has published.
+ * condition variable `published` (one per slot): a caller that ran out
+ *		while a persister runs records the end it needs (slot->need, under
+ *		the slot lock), lets go of the advance lock and sleeps here; the
+ *		persister broadcasts after each publication and each failure.  A
+ *		caller whose transaction holds a lock on the table that the
+ *		persister's UPDATE would wait for never sleeps here (a deadlock no
+ *		detector would see): it persists the block itself.
  * backend cache lock (cache.c, one per backend): see there.
  * Nesting: advance lock, then the slot-assignment lock, then a backend
  * cache lock, then a slot lock.
@@ -46,8 +55,12 @@
  * LWLock, releases it, writes and flushes the row holding only the advance
  * lock, then takes the slot's LWLock again to publish.
  *
- * Atomics: `next` moves forward by compare-and-swap on the fast path,
- * never past `end`; the slow path raises it (CAS max) under the slot lock.
+ * Atomics: `next` moves forward by one fetch_add on the fast path (by a
+ * compare-and-swap that never passes `end` for large requests and near the
+ * top of the ID space, idalloc.h); a fetch_add may take `next` past `end`,
+ * and its caller then owns a range that it hands out only once a block
+ * covering it is published (idalloc_take_reserved).  The slow path raises
+ * `next` (CAS max) under the slot lock.
  * `end` is written only under the slot lock, after the WAL flush, and only
  * after `next` was raised, so no reader can pair an old next with a new end.
  * `generation` is written under both locks; a backend that took IDs with
@@ -509,7 +522,7 @@ check_slot(IdallocRef *ref, int64 count, int64 floor, int64 *first,
 		result = IDALLOC_STALE;
 	else if (count > 0)
 	{
-		Assert(*cur_next <= *cur_end);
+		/* (next may be past end: ranges reserved by idalloc_take_fast) */
 		if (!pg_add_s64_overflow(*cur_next, count, &want) && want <= *cur_end)
 			result = IDALLOC_RETRY;
 	}
@@ -789,6 +802,51 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 		idalloc_request_ahead(slot);
 	}
 	return (IdallocTake) result;
+}
+
+/*
+ * A range [first, first + count) taken by idalloc_take_fast past the
+ * published end is this caller's alone (fetch_add), but may be handed out
+ * only once a block covering it is flushed and published.  Get that block
+ * the way the slow path gets one (from the persister, or persisted here):
+ * asking for room for one more ID at `next`, which is past the range.
+ * Returns IDALLOC_TAKEN once the range is covered, IDALLOC_STALE if the
+ * slot no longer holds the allocator, IDALLOC_RETRY if idalloc_advance (or
+ * a merge) moved the allocator meanwhile (cache_epoch is no longer
+ * `epoch`): the range then stays a gap, so that no ID below the advance is
+ * handed out after it, and the caller takes a new one.
+ */
+IdallocTake
+idalloc_take_reserved(IdallocRef *ref, const char *name, int64 first,
+					  int64 count, uint32 epoch)
+{
+	IdallocSlot *slot = ref->slot;
+	int64		want = first + count;
+
+	Assert(count > 0 && want > first);
+	for (;;)
+	{
+		int64		dummy;
+
+		if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+			return IDALLOC_STALE;
+		if (pg_atomic_read_u32(&slot->cache_epoch) != epoch)
+			return IDALLOC_RETRY;
+		if ((int64) pg_atomic_read_u64(&slot->end) >= want)
+		{
+			/* the end was published after next was raised: re-check */
+			pg_read_barrier();
+			if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+				return IDALLOC_STALE;
+			if (pg_atomic_read_u32(&slot->cache_epoch) != epoch)
+				return IDALLOC_RETRY;
+			return IDALLOC_TAKEN;
+		}
+		if (idalloc_take_slow(ref, name, 1, PG_INT64_MIN, &dummy) ==
+			IDALLOC_STALE)
+			return IDALLOC_STALE;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*

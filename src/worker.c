@@ -18,13 +18,19 @@
  *	  ahead_pending flag (once per block) and wakes the database's worker,
  *	  starting it if there is none (idalloc_request_ahead);
  *	- the worker, woken, persists the next block of every pending slot of
- *	  its database (shmem.c, idalloc_persist_ahead: the in-place write, the
- *	  WAL flush, the standby wait, then the new end is published), each in
- *	  a transaction of its own, holding the allocator's advance lock;
+ *	  its database (shmem.c, idalloc_persist_ahead): a transactional UPDATE
+ *	  of the row in a transaction of its own, committed (flushed, and
+ *	  acknowledged by the synchronous standbys), then the new end is
+ *	  published; it holds the allocator's advance lock as a session lock
+ *	  from its re-check to the publication;
  *	- so in steady state callers find the next block already flushed; a
- *	  caller that outruns the worker waits for it on the allocator's
- *	  advance lock (interruptible, seen by the deadlock detector), or, if
- *	  no worker is at work, persists the block itself, as in 1.0.
+ *	  caller that outruns the worker records what it needs in the slot and
+ *	  sleeps on the slot's condition variable (shmem.c, wait_for_persister),
+ *	  which the worker broadcasts after each publication and each failure;
+ *	  if no worker runs, it starts one and waits for it briefly; if none
+ *	  can run, or it failed, the caller persists the block itself, in place,
+ *	  as in 1.0, and asks the worker to write the row again (carry_pending)
+ *	  so that logical replication sees the block too.
  *
  * Nothing depends on the worker for correctness: it only moves the end
  * earlier.  It is never restarted by the postmaster (BGW_NEVER_RESTART):

@@ -11,7 +11,15 @@
 #       repeats, and a worker comes back;
 #   (d) DROP DATABASE of a database whose worker runs succeeds;
 #   (e) no worker can start (max_worker_processes = 0): allocation works,
-#       every block is persisted by its callers.
+#       every block is persisted by its callers;
+#   (f) a caller waits for the persister, which is stuck mid-advance
+#       (its UPDATE waits for a session holding a SHARE lock on the
+#       table): pg_cancel_backend ends the caller's wait with 57014, and
+#       the call took nothing;
+#   (g) the same, and the persister is terminated mid-advance: the caller
+#       persists its block itself once the lock is gone, and gets its IDs;
+#   (h) the same, and the persister is killed with kill -9 mid-advance:
+#       after the crash-restart no ID repeats.
 use strict;
 use warnings;
 
@@ -127,6 +135,78 @@ ok($before > 0, '(d2) a persister runs');
 q1('ALTER DATABASE postgres CONNECTION LIMIT 50', 'template1');
 is(worker_pid(), $before, '(d2) ALTER DATABASE ... CONNECTION LIMIT did not stop it');
 q1('ALTER DATABASE postgres CONNECTION LIMIT -1', 'template1');
+
+############################################################################
+# (f), (g), (h): a caller waiting for a persister stuck mid-advance
+
+# A session holds a SHARE lock on idalloc's table: the persister's UPDATE
+# waits for it.  A caller asks for more than is ahead and waits for the
+# persister.  Returns (blocker, caller, persister pid).
+sub stuck_persister
+{
+	my ($where) = @_;
+	steady('p', 20, 100, "$where warm-up");
+	my $blocker = $node->background_psql('postgres');
+	$blocker->query_safe('BEGIN; LOCK TABLE idalloc_registry IN SHARE MODE');
+	my $caller = $node->background_psql('postgres', on_error_stop => 0);
+	my $caller_pid = $caller->query_safe('SELECT pg_backend_pid()');
+	$caller->query_until(qr/sent/,
+		"\\echo sent\nSELECT 'got:' || start_id || ':' || end_id FROM idalloc_batch('p', 100000);\n");
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			  WHERE a.backend_type = 'idalloc persister' AND NOT l.granted"),
+		"$where: the persister waits for the lock, mid-advance");
+	ok($node->poll_query_until('postgres',
+			"SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE pid = $caller_pid"),
+		"$where: the caller waits for the persister");
+	return ($blocker, $caller, $caller_pid, worker_pid());
+}
+
+{
+	my ($blocker, $caller, $caller_pid) = stuck_persister('(f)');
+	my $next = $ids->max('p') + 1;
+	q1("SELECT pg_cancel_backend($caller_pid)");
+	my $out = $caller->query('SELECT 1');
+	like($caller->{stderr}, qr/canceling statement due to user request/,
+		'(f) pg_cancel_backend ends the wait with its usual error');
+	$blocker->query_safe('COMMIT');
+	is(q1("SELECT idalloc_one('p')"), $next,
+		'(f) the cancelled call took nothing: the next ID is the one after the last');
+	$ids->add_ids('p', '(f) next', $next);
+	$blocker->quit;
+	$caller->quit;
+}
+
+{
+	my ($blocker, $caller, $caller_pid, $wpid) = stuck_persister('(g)');
+	q1("SELECT pg_terminate_backend($wpid)");
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $wpid"),
+		'(g) the persister is gone');
+	$blocker->query_safe('COMMIT');
+	my $out = $caller->query('SELECT 1');
+	my ($s, $e) = $out =~ /got:(\d+):(\d+)/;
+	ok(defined $e && $e - $s == 100000,
+		'(g) the caller persisted its block itself and got its 100000 IDs');
+	$ids->add_range('p', '(g) batch', $s, $e) if defined $e;
+	$blocker->quit;
+	$caller->quit;
+}
+
+{
+	my ($blocker, $caller, $caller_pid, $wpid) = stuck_persister('(h)');
+	my $max = $ids->max('p');
+	kill 'KILL', $wpid;
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $wpid"),
+		'(h) the server came back after the crash-restart');
+	eval { $blocker->quit; };
+	eval { $caller->quit; };
+	my ($first) = split /:/, q1(q{SELECT start_id || ':' || end_id FROM idalloc_batch('p', 1)});
+	cmp_ok($first, '>', $max, '(h) the first ID after the crash is above every ID before');
+	$ids->add_ids('p', '(h) first', $first);
+	steady('p', 20, 100, '(h)');
+}
 
 ############################################################################
 # (e) no worker can start

@@ -1,0 +1,1 @@
+SELECT * FROM idalloc_batch(100000);
