@@ -435,17 +435,6 @@ for ((r = 0; r < ROUNDS; r++)); do
 	done
 done
 
-# what the machine allows: two threads doing fetch_add on one cache line
-# (with some private work between, as a SQL call has) against one thread
-if cc -O2 -pthread -o "$RUN/atomics" "$REPO/bench/atomics.c" 2>"$RUN/atomics.log"; then
-	"$RUN/atomics" 2 >"$RUN/atomics.txt"
-	awk '$1 == "work=50" {
-		for (i = 1; i <= NF; i++) if ($i ~ /^\(.*x\)$/) { gsub(/[()x]/, "", $i); r[++n] = $i }
-		print "atom.shared\t" r[1]; print "atom.private\t" r[2] }' "$RUN/atomics.txt" >>"$RAW"
-else
-	note "could not build bench/atomics.c: $(cat "$RUN/atomics.log")"
-fi
-
 # ---------------------------------------------------------------------------
 # facts, stop, report
 
@@ -467,6 +456,19 @@ cpu_model="$(sed -nE 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1
 note "stopping the cluster"
 stop_server fast
 cluster_started=0
+
+# (after the server stopped, so that nothing else runs meanwhile)
+# what the machine allows: two threads doing fetch_add on one cache line
+# (with some private work between, as a SQL call has) against one thread
+if cc -O2 -pthread -o "$RUN/atomics" "$REPO/bench/atomics.c" 2>"$RUN/atomics.log"; then
+	"$RUN/atomics" 2 >"$RUN/atomics.txt"
+	awk '$1 == "work=50" {
+		for (i = 1; i <= NF; i++) if ($i ~ /^\(.*x\)$/) { gsub(/[()x]/, "", $i); r[++n] = $i }
+		print "atom.shared\t" r[1]; print "atom.private\t" r[2] }' "$RUN/atomics.txt" >>"$RAW"
+else
+	note "could not build bench/atomics.c: $(cat "$RUN/atomics.log")"
+fi
+
 
 bash "$REPO/bench/report.sh" "$RUN" | tee "$RUN/results.md"
 note "done in $((SECONDS - started_at)) s; raw per-round values: $RAW"

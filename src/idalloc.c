@@ -57,6 +57,7 @@ bool		idalloc_wait_for_sync_standby = true;
 
 /* true while the extension itself writes the catalog table */
 bool		idalloc_internal_write = false;
+int			idalloc_internal_depth = 0;
 
 typedef enum PendingKind
 {

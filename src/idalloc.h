@@ -188,11 +188,30 @@ StaticAssertDecl(sizeof(IdallocSlot) == (size_t) 3 * PG_CACHE_LINE_SIZE,
 /* a block that lasted longer than this halves it (towards the block) */
 #define IDALLOC_STEP_SHRINK_USECS	(4 * USECS_PER_SEC)
 
+/*
+ * Persisted ends written into the rows of allocators that have no slot
+ * (idalloc_raise merges a restored or replicated row without taking one),
+ * kept for a rewrite of the table by another session to see
+ * (idalloc_persist_after_rewrite); the oldest entry is reused when all are
+ * taken.  Under the slot-assignment lock.
+ */
+#define IDALLOC_RAISED_MAX	128
+
+typedef struct IdallocRaised
+{
+	Oid			dboid;			/* InvalidOid: free */
+	Oid			extoid;
+	int64		id;
+	int64		end;
+} IdallocRaised;
+
 typedef struct IdallocShared
 {
 	LWLock	   *lock;			/* slot assignment (attach/detach) */
 	pg_atomic_uint64 generation_counter;
 	int			nslots;
+	int			raised_next;	/* next entry of raised[] to reuse */
+	IdallocRaised raised[IDALLOC_RAISED_MAX];
 } IdallocShared;
 
 /* A backend's reference to an attached slot. */
@@ -259,6 +278,8 @@ extern void idalloc_check_loaded(void);
 extern void idalloc_remember_create(Oid extoid, int64 id);
 extern void idalloc_remember_drop(Oid extoid, int64 id);
 extern bool idalloc_internal_write;
+extern int	idalloc_internal_depth;
+extern int	idalloc_trigger_depth(void);
 extern Oid	idalloc_copy_relid;
 
 /* registry.c */

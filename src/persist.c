@@ -136,6 +136,8 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
 						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	idalloc_internal_write = true;
+	/* only the rows of this statement, not writes of triggers it fires */
+	idalloc_internal_depth = idalloc_trigger_depth();
 	PG_TRY();
 	{
 		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
@@ -697,9 +699,21 @@ persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit)
 	row_from_tuple(rel, oldtup, &row);
 	if (row.persisted_end >= floor)
 	{
+		XLogRecPtr	lsn;
+
 		systable_inplace_update_cancel(state);
 		heap_freetuple(oldtup);
 		table_close(rel, RowExclusiveLock);
+
+		/*
+		 * The caller publishes the row's end: it may come from a
+		 * persister's commit whose wait for the synchronous standbys was
+		 * cancelled (then it was never published).  Make sure it is
+		 * flushed and acknowledged as a block must be.
+		 */
+		lsn = GetXLogInsertRecPtr();
+		XLogFlush(lsn);
+		wait_for_sync_standbys(lsn);
 		return row.persisted_end;
 	}
 	newval = Int64GetDatum(floor);

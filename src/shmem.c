@@ -82,6 +82,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
 #include "utils/wait_event.h"
@@ -148,6 +149,8 @@ idalloc_shmem_init(void)
 		idalloc_shared->lock = &idalloc_locks[0].lock;
 		pg_atomic_init_u64(&idalloc_shared->generation_counter, 0);
 		idalloc_shared->nslots = idalloc_max_allocators;
+		idalloc_shared->raised_next = 0;
+		memset(idalloc_shared->raised, 0, sizeof(idalloc_shared->raised));
 		for (int i = 0; i < idalloc_max_allocators; i++)
 		{
 			IdallocSlot *slot = &idalloc_slots[i];
@@ -581,10 +584,12 @@ adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
 /*
  * May a caller that ran out wait for the persister instead of persisting
  * the block itself?  Only if a persister runs for the database, and only
- * if this transaction holds no lock on idalloc's table that the
- * persister's UPDATE would wait for (it wrote the table: created, dropped
- * or locked it) -- that wait on a condition variable would be a deadlock
- * no detector sees.
+ * if this transaction holds no lock on idalloc's table: one the
+ * persister's UPDATE would wait for (it created, dropped or locked it), or
+ * any other, which an AccessExclusiveLock request queued behind it
+ * (VACUUM FULL, pg_repack) would make the persister wait for -- that wait
+ * on a condition variable would be a deadlock no detector sees.  (A wait
+ * that lasts deadlock_timeout moves to the advance lock anyway.)
  */
 static bool
 may_wait_for_persister(const IdallocRef *ref)
@@ -596,7 +601,7 @@ may_wait_for_persister(const IdallocRef *ref)
 		reg.extoid != ref->extoid)
 		return false;
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, reg.relid);
-	for (LOCKMODE mode = RowExclusiveLock; mode <= AccessExclusiveLock; mode++)
+	for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
 		if (LockHeldByMe(&tag, mode))
 			return false;
 	/* none runs (idle since a while): start one, and give it a second */
@@ -609,36 +614,53 @@ may_wait_for_persister(const IdallocRef *ref)
  * slot's condition variable until the slot can serve them (interruptibly:
  * a cancel or statement_timeout ends the wait with its usual error, and
  * nothing was taken).  Returns IDALLOC_RETRY or IDALLOC_STALE, or -1 if
- * the persister failed the request or went away meanwhile.
+ * the persister failed the request, went away, or did not serve it within
+ * deadlock_timeout (then the caller waits on the advance lock, and
+ * persists the block itself if it still needs one when it gets it).
  */
 static int
 wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 {
 	IdallocSlot *slot = ref->slot;
 	uint32		failures = pg_atomic_read_u32(&slot->ahead_failures);
-	int64		need;
+	TimestampTz start = GetCurrentTimestamp();
 	int64		first;
 	int64		cur_next;
 	int64		cur_end;
 	int			result;
 
-	LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
-	if (pg_add_s64_overflow((int64) pg_atomic_read_u64(&slot->next), count, &need))
-	{
-		/* past 2^63: the caller's own advance reports it */
-		LWLockRelease(slot_lock(slot));
-		return -1;
-	}
-	if (slot->need < need)
-		slot->need = need;
-	LWLockRelease(slot_lock(slot));
-	pg_atomic_write_u32(&slot->ahead_pending, 1);
+	cur_next = (int64) pg_atomic_read_u64(&slot->next);
 	LockRelease(tag, ExclusiveLock, false);
-	idalloc_worker_wake(MyDatabaseId);
 
 	ConditionVariablePrepareToSleep(&slot->published);
 	for (;;)
 	{
+		int64		need;
+
+		/*
+		 * What is needed: room for count at the current next (others may
+		 * have taken IDs since the last publication).
+		 */
+		if (pg_add_s64_overflow(cur_next, count, &need))
+		{
+			/* past 2^63: the caller's own advance reports it */
+			result = -1;
+			break;
+		}
+		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+		if (slot->need < need)
+			slot->need = need;
+		LWLockRelease(slot_lock(slot));
+		if (pg_atomic_read_u32(&slot->ahead_pending) == 0)
+		{
+			pg_atomic_write_u32(&slot->ahead_pending, 1);
+			idalloc_worker_wake(MyDatabaseId);
+		}
+
+		if (ConditionVariableTimedSleep(&slot->published, 100,
+										PG_WAIT_EXTENSION))
+			idalloc_worker_wake(MyDatabaseId);	/* no news: knock again */
+
 		result = check_slot(ref, count, PG_INT64_MIN, &first, &cur_next,
 							&cur_end);
 		if (result >= 0)
@@ -649,12 +671,20 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 			result = -1;
 			break;
 		}
-		if (ConditionVariableTimedSleep(&slot->published, 100,
-										PG_WAIT_EXTENSION))
+
+		/*
+		 * Not served within deadlock_timeout: wait on the advance lock
+		 * instead, which the persister holds while it works.  A lock wait
+		 * is seen by the deadlock detector; this condition variable is
+		 * not, and the persister may be waiting for a lock this
+		 * transaction holds (a row it locked, or a lock queued behind one
+		 * of its own).
+		 */
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   DeadlockTimeout))
 		{
-			/* no news for a while: make sure the request is seen */
-			pg_atomic_write_u32(&slot->ahead_pending, 1);
-			idalloc_worker_wake(MyDatabaseId);
+			result = -1;
+			break;
 		}
 	}
 	ConditionVariableCancelSleep();
@@ -796,10 +826,12 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 	 * An in-place write is not carried by logical replication: have the
 	 * persister write the row transactionally again (as soon as it can).
 	 */
+	ConditionVariableBroadcast(&slot->published);
 	if (result != IDALLOC_STALE && idalloc_persister)
 	{
 		pg_atomic_write_u32(&slot->carry_pending, 1);
-		idalloc_request_ahead(slot);
+		pg_atomic_write_u32(&slot->ahead_pending, 1);
+		idalloc_worker_wake(MyDatabaseId);
 	}
 	return (IdallocTake) result;
 }
@@ -822,31 +854,58 @@ idalloc_take_reserved(IdallocRef *ref, const char *name, int64 first,
 {
 	IdallocSlot *slot = ref->slot;
 	int64		want = first + count;
+	volatile int result = IDALLOC_RETRY;
 
 	Assert(count > 0 && want > first);
-	for (;;)
+	PG_TRY();
 	{
-		int64		dummy;
-
-		if (pg_atomic_read_u64(&slot->generation) != ref->generation)
-			return IDALLOC_STALE;
-		if (pg_atomic_read_u32(&slot->cache_epoch) != epoch)
-			return IDALLOC_RETRY;
-		if ((int64) pg_atomic_read_u64(&slot->end) >= want)
+		for (;;)
 		{
-			/* the end was published after next was raised: re-check */
-			pg_read_barrier();
+			int64		dummy;
+
 			if (pg_atomic_read_u64(&slot->generation) != ref->generation)
-				return IDALLOC_STALE;
+			{
+				result = IDALLOC_STALE;
+				break;
+			}
 			if (pg_atomic_read_u32(&slot->cache_epoch) != epoch)
-				return IDALLOC_RETRY;
-			return IDALLOC_TAKEN;
+			{
+				result = IDALLOC_RETRY;
+				break;
+			}
+			if ((int64) pg_atomic_read_u64(&slot->end) >= want)
+			{
+				/* the end was published after next was raised: re-check */
+				pg_read_barrier();
+				if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+					result = IDALLOC_STALE;
+				else if (pg_atomic_read_u32(&slot->cache_epoch) != epoch)
+					result = IDALLOC_RETRY;
+				else
+					result = IDALLOC_TAKEN;
+				break;
+			}
+			if (idalloc_take_slow(ref, name, 1, PG_INT64_MIN, &dummy) ==
+				IDALLOC_STALE)
+			{
+				result = IDALLOC_STALE;
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
 		}
-		if (idalloc_take_slow(ref, name, 1, PG_INT64_MIN, &dummy) ==
-			IDALLOC_STALE)
-			return IDALLOC_STALE;
-		CHECK_FOR_INTERRUPTS();
 	}
+	PG_CATCH();
+	{
+		/*
+		 * Cancelled, timed out, or an error persisting the block: give the
+		 * range back if nobody took IDs after it (else it is a gap).
+		 */
+		if (!LWLockHeldByMe(slot_lock(slot)))
+			(void) idalloc_give_back(ref, epoch, first, want);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return (IdallocTake) result;
 }
 
 /*
@@ -883,6 +942,7 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 			pg_atomic_write_u64(&slot->end, (uint64) floor);
 		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		LWLockRelease(lock);
+		ConditionVariableBroadcast(&slot->published);
 	}
 	LWLockRelease(idalloc_shared->lock);
 	LockRelease(&tag, ExclusiveLock, false);
@@ -1058,6 +1118,35 @@ idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
 		while ((int64) cur < end &&
 			   !pg_atomic_compare_exchange_u64(&slot->row_end, &cur, (uint64) end))
 			;
+		LWLockRelease(idalloc_shared->lock);
+		return;
+	}
+	LWLockRelease(idalloc_shared->lock);
+
+	/* no slot: the table of raised ends */
+	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
+	{
+		IdallocRaised *r = NULL;
+
+		for (int i = 0; i < IDALLOC_RAISED_MAX && r == NULL; i++)
+		{
+			IdallocRaised *e = &idalloc_shared->raised[i];
+
+			if (e->dboid == dboid && e->extoid == extoid && e->id == id)
+				r = e;
+		}
+		if (r == NULL)
+		{
+			r = &idalloc_shared->raised[idalloc_shared->raised_next];
+			idalloc_shared->raised_next =
+				(idalloc_shared->raised_next + 1) % IDALLOC_RAISED_MAX;
+			r->dboid = dboid;
+			r->extoid = extoid;
+			r->id = id;
+			r->end = end;
+		}
+		else if (r->end < end)
+			r->end = end;
 	}
 	LWLockRelease(idalloc_shared->lock);
 }
@@ -1065,8 +1154,9 @@ idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
 /*
  * What the row of allocator (dboid, extoid, id) must hold at least: the
  * highest persisted end written into it or published in this server's
- * life; -1 if the allocator is not attached (then no block was persisted
- * since start-up, and the row is all there is).
+ * life (its slot, and the table of raised ends); -1 if there is none
+ * (nothing was written into the row since start-up, or so long ago that
+ * the entry was reused: the row is all there is).
  */
 int64
 idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id)
@@ -1076,9 +1166,16 @@ idalloc_slot_row_end(Oid dboid, Oid extoid, int64 id)
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = find_slot(dboid, extoid, id, NULL);
-	if (slot != NULL && !slot->unverified)
+	if (slot != NULL)
 		end = Max((int64) pg_atomic_read_u64(&slot->row_end),
 				  (int64) pg_atomic_read_u64(&slot->end));
+	for (int i = 0; i < IDALLOC_RAISED_MAX; i++)
+	{
+		IdallocRaised *e = &idalloc_shared->raised[i];
+
+		if (e->dboid == dboid && e->extoid == extoid && e->id == id)
+			end = Max(end, e->end);
+	}
 	LWLockRelease(idalloc_shared->lock);
 	return end;
 }

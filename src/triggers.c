@@ -43,8 +43,12 @@
  * commands that would switch the guard off: ALTER TABLE ... ENABLE/DISABLE
  * TRIGGER or RULE, CREATE/DROP TRIGGER and CREATE/DROP RULE on the table.
  * A superuser may add, switch and drop an AFTER trigger of its own (not
- * named as idalloc's): it sees rows but cannot change them, and pg_repack
- * needs one (see persist.c, "Rewrites by another session").
+ * named as idalloc's; idalloc's own cannot be renamed): pg_repack needs one
+ * (see persist.c, "Rewrites by another session").  What such a trigger
+ * writes into the table is a direct write, refused: the exemptions for
+ * idalloc's own writes, COPY and the apply hold only for the rows of the
+ * statement itself, one trigger level down (pg_trigger_depth), not for
+ * writes made by the triggers that statement fires.
  *
  * Finally, DROP EXTENSION idalloc followed by CREATE EXTENSION idalloc in
  * one transaction (pg_restore --clean --single-transaction, or pg_dump -c
@@ -83,6 +87,7 @@
 
 /* idalloc_registry while a COPY FROM into it runs (a restore), else 0 */
 Oid			idalloc_copy_relid = InvalidOid;
+static int	idalloc_copy_depth = 0;
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -372,11 +377,24 @@ refuse_direct_write(Relation rel)
 			 errhint("Use idalloc_create(), idalloc_drop(), idalloc_alter() or idalloc_advance().")));
 }
 
-/* Writes by idalloc itself or its own extension script. */
+/* The trigger nesting depth (pg_trigger_depth()). */
+int
+idalloc_trigger_depth(void)
+{
+	return DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, (Datum) 0));
+}
+
+/*
+ * Writes by idalloc itself (the rows of its own SPI statement: not writes
+ * made by triggers that statement fires, which run one level deeper) or
+ * by its own extension script.
+ */
 static inline bool
 own_write(void)
 {
-	return idalloc_internal_write || idalloc_in_own_script();
+	return (idalloc_internal_write &&
+			idalloc_trigger_depth() == idalloc_internal_depth + 1) ||
+		idalloc_in_own_script();
 }
 
 static int64
@@ -497,9 +515,11 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
 	tup = trigdata->tg_trigtuple;
+	/* the rows of the COPY or of the apply, not writes of their triggers */
 	from_copy = OidIsValid(idalloc_copy_relid) &&
-		idalloc_copy_relid == RelationGetRelid(rel);
-	from_subscription = IsLogicalWorker();
+		idalloc_copy_relid == RelationGetRelid(rel) &&
+		idalloc_trigger_depth() == idalloc_copy_depth + 1;
+	from_subscription = IsLogicalWorker() && idalloc_trigger_depth() == 1;
 	if (!own_write() && !from_copy && !from_subscription)
 		refuse_direct_write(rel);
 
@@ -583,7 +603,8 @@ idalloc_registry_guard(PG_FUNCTION_ARGS)
 			return PointerGetDatum(trigdata->tg_newtuple);
 		return PointerGetDatum(trigdata->tg_trigtuple);
 	}
-	if (IsLogicalWorker() && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	if (IsLogicalWorker() && idalloc_trigger_depth() == 1 &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
 		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		{
@@ -840,6 +861,12 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 			case T_RenameStmt:
 				if (((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
 					stopped_db = stop_persister_of(((RenameStmt *) stmt)->subname);
+				/* idalloc's triggers are known by their names */
+				else if ((((RenameStmt *) stmt)->renameType == OBJECT_TRIGGER ||
+						  ((RenameStmt *) stmt)->renameType == OBJECT_RULE) &&
+						 names_registry(((RenameStmt *) stmt)->relation) &&
+						 !idalloc_in_own_script())
+					refuse_guard_change("rename a trigger or rule");
 				break;
 			default:
 				break;
@@ -847,7 +874,10 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	if (OidIsValid(copy_relid))
+	{
 		idalloc_copy_relid = copy_relid;
+		idalloc_copy_depth = idalloc_trigger_depth();
+	}
 	PG_TRY();
 	{
 		if (prev_process_utility)

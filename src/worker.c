@@ -446,7 +446,8 @@ persist_pending(void)
 		IdallocSlot *slot = &idalloc_slots[i];
 
 		if (slot->dboid != my_dboid ||
-			pg_atomic_read_u32(&slot->ahead_pending) == 0)
+			(pg_atomic_read_u32(&slot->ahead_pending) == 0 &&
+			 pg_atomic_read_u32(&slot->carry_pending) == 0))
 			continue;
 		worked = true;
 		persist_one(i);

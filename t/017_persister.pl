@@ -19,7 +19,10 @@
 #   (g) the same, and the persister is terminated mid-advance: the caller
 #       persists its block itself once the lock is gone, and gets its IDs;
 #   (h) the same, and the persister is killed with kill -9 mid-advance:
-#       after the crash-restart no ID repeats.
+#       after the crash-restart no ID repeats;
+#   (i) a caller whose transaction holds an AccessShareLock on the table,
+#       with a VACUUM FULL queued behind it, does not wait for the
+#       persister (which would wait behind the VACUUM): it gets its IDs.
 use strict;
 use warnings;
 
@@ -206,6 +209,31 @@ sub stuck_persister
 	cmp_ok($first, '>', $max, '(h) the first ID after the crash is above every ID before');
 	$ids->add_ids('p', '(h) first', $first);
 	steady('p', 20, 100, '(h)');
+}
+
+############################################################################
+# (i) a caller whose transaction read the table (AccessShareLock) while a
+# VACUUM FULL of the table queues behind it: waiting for the persister
+# (whose RowExclusiveLock would queue behind the VACUUM) would be a
+# deadlock no detector sees; it persists its block itself
+{
+	steady('p', 20, 100, '(i) warm-up');
+	my $reader = $node->background_psql('postgres', on_error_stop => 0);
+	$reader->query_safe('BEGIN; SELECT count(*) FROM idalloc_allocators');
+	my $vacuum = $node->background_psql('postgres', on_error_stop => 0);
+	$vacuum->query_until(qr/sent/, "\\echo sent\nVACUUM FULL idalloc_registry;\n");
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'"),
+		'(i) VACUUM FULL waits for the reader');
+	my $out = $reader->query("SELECT 'got:' || start_id || ':' || end_id FROM idalloc_batch('p', 100000)");
+	my ($s, $e) = $out =~ /got:(\d+):(\d+)/;
+	ok(defined $e && $e - $s == 100000, '(i) the reader got its 100000 IDs')
+	  or diag $reader->{stderr};
+	$ids->add_range('p', '(i) batch', $s, $e) if defined $e;
+	$reader->query_safe('COMMIT');
+	$vacuum->query_safe('SELECT 1');
+	$reader->quit;
+	$vacuum->quit;
 }
 
 ############################################################################

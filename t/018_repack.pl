@@ -15,8 +15,10 @@
 #       nothing;
 #   (b) pg_repack -d (every table of the database, ours included) exits 0;
 #   (c) the guard still holds: idalloc's triggers cannot be dropped,
-#       disabled or replaced, and a BEFORE trigger cannot be added; a
-#       superuser's AFTER trigger (what pg_repack adds) can;
+#       disabled, renamed or replaced, and a BEFORE trigger cannot be added;
+#       a superuser's AFTER trigger (what pg_repack adds) can, but what it
+#       writes into the table is refused, also while idalloc's own write
+#       fires it;
 #   (d) VACUUM FULL and CLUSTER while allocating lose nothing either.
 use strict;
 use warnings;
@@ -176,6 +178,22 @@ is( sqlstate_of($node,
 		 ALTER TABLE idalloc_registry DISABLE TRIGGER mine;
 		 DROP TRIGGER mine ON idalloc_registry;"),
 	'', '(c) a superuser can add, switch and drop an AFTER trigger of its own');
+fails_with($node,
+	"ALTER TRIGGER idalloc_registry_guard ON idalloc_registry RENAME TO g2",
+	'42501', '(c) renaming idalloc\'s trigger (past the name check)');
+# an AFTER trigger cannot write the table either, not even while idalloc's
+# own write (idalloc_create's INSERT) fires it
+q1(q{CREATE FUNCTION lower_it() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN UPDATE idalloc_registry SET persisted_end = 1; RETURN NULL; END $$});
+for my $level ('ROW', 'STATEMENT')
+{
+	q1("CREATE TRIGGER lower_it AFTER INSERT ON idalloc_registry FOR EACH $level EXECUTE FUNCTION lower_it()");
+	fails_with($node, "SELECT idalloc_create('lowered_$level')", '42501',
+		"(c) an AFTER INSERT FOR EACH $level trigger that updates the table during idalloc_create");
+	q1("DROP TRIGGER lower_it ON idalloc_registry");
+}
+is(q1("SELECT count(*) FROM idalloc_registry WHERE persisted_end = 1 AND name = 'r'"), '0',
+	'(c) no row was lowered');
 q1("CREATE ROLE alice LOGIN; GRANT ALL ON idalloc_registry TO alice");
 fails_with($node,
 	"SET ROLE alice; CREATE TRIGGER hers AFTER INSERT ON idalloc_registry FOR EACH ROW EXECUTE FUNCTION noop()",
