@@ -27,8 +27,7 @@
 # allocator in place and the subscription working; a user's direct
 # UPDATE / DELETE on the subscriber still fails with 42501.  (That a
 # subscriber continues above IDs the publisher handed out by later block
-# advances, SPEC G1 [1.1], needs advances that logical decoding sees:
-# issue 8.)
+# advances, SPEC G1 [1.1], is t/019_logical_carry.pl's.)
 use strict;
 use warnings;
 
