@@ -29,7 +29,8 @@
 EXTENSION = idalloc
 MODULE_big = idalloc
 OBJS = src/idalloc.o src/shmem.o src/cache.o src/restart.o src/persist.o \
-       src/registry.o src/triggers.o src/funcs.o src/worker.o
+       src/registry.o src/triggers.o src/funcs.o src/worker.o \
+       src/tso.o
 DATA = idalloc--1.0.sql idalloc--1.1.sql idalloc--1.0--1.1.sql
 PG_CPPFLAGS = -I$(srcdir)/src
 # make ASSERTS=1: compile idalloc's own Assert()s in, even against a

@@ -55,3 +55,16 @@ CREATE OR REPLACE VIEW @extschema@.idalloc_allocators AS
       FROM @extschema@.idalloc_registry r
       LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id
       LEFT JOIN @extschema@.idalloc_allocator_steps() t ON t.id = r.id;
+
+--
+-- tso IDs: (unix_ms << 18) + logical.  Pure functions of their argument.
+--
+CREATE FUNCTION @extschema@.idalloc_tso_decode(id bigint)
+RETURNS TABLE (physical timestamptz, logical integer)
+AS 'MODULE_PATHNAME', 'idalloc_tso_decode'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1;
+
+CREATE FUNCTION @extschema@.idalloc_tso_from(ts timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'idalloc_tso_from'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -220,3 +220,16 @@ CREATE OR REPLACE VIEW @extschema@.idalloc_allocators AS
 -- the allocator every database starts with
 INSERT INTO @extschema@.idalloc_registry (name, start, block, persisted_end, cache, kind)
     VALUES ('default', 1, 200000, 1, 1, 'counter');
+
+--
+-- tso IDs: (unix_ms << 18) + logical.  Pure functions of their argument.
+--
+CREATE FUNCTION @extschema@.idalloc_tso_decode(id bigint)
+RETURNS TABLE (physical timestamptz, logical integer)
+AS 'MODULE_PATHNAME', 'idalloc_tso_decode'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1;
+
+CREATE FUNCTION @extschema@.idalloc_tso_from(ts timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'idalloc_tso_from'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -11,8 +11,9 @@
  *				protocol, the lock-free fast path and the slow path that
  *				waits for or performs a block advance
  *	persist.c	the catalog table: looking rows up, inserting and deleting
- *				them, and the non-transactional WAL-logged, flushed block
- *				advance of a row
+ *				them, the non-transactional WAL-logged, flushed block
+ *				advance of a row, the persister's transactional one, and
+ *				the repair after a rewrite of the table (pg_repack)
  *	cache.c		the per-backend cached ranges (cache > 1)
  *	restart.c	saving and restoring the exact next IDs across a clean
  *				restart (pg_stat/idalloc.state, with a CRC-32C)
@@ -25,6 +26,7 @@
  *				backend-local name -> slot map
  *	worker.c	the persister: a background worker per database that
  *				persists allocators' next blocks ahead of need
+ *	tso.c		the layout of `tso` IDs: idalloc_tso_decode, idalloc_tso_from
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +45,10 @@
 
 /* Largest value a persisted end (exclusive) may take. */
 #define IDALLOC_MAX_END			PG_INT64_MAX
+
+/* tso IDs: (unix_ms << IDALLOC_TSO_LOGICAL_BITS) + logical (tso.c) */
+#define IDALLOC_TSO_LOGICAL_BITS	18
+#define IDALLOC_TSO_LOGICAL_MASK	((INT64CONST(1) << IDALLOC_TSO_LOGICAL_BITS) - 1)
 
 /* Default block (WAL batch) of a counter allocator, as in the seed. */
 #define IDALLOC_DEFAULT_BLOCK	INT64CONST(200000)
@@ -192,10 +198,10 @@ StaticAssertDecl(sizeof(IdallocSlot) == (size_t) 3 * PG_CACHE_LINE_SIZE,
  * Persisted ends written into the rows of allocators that have no slot
  * (idalloc_raise merges a restored or replicated row without taking one),
  * kept for a rewrite of the table by another session to see
- * (idalloc_persist_after_rewrite); the oldest entry is reused when all are
- * taken.  Under the slot-assignment lock.
+ * (idalloc_persist_after_rewrite); the entry raised longest ago is reused
+ * when all are taken.  Under the slot-assignment lock.
  */
-#define IDALLOC_RAISED_MAX	128
+#define IDALLOC_RAISED_MAX	1024
 
 typedef struct IdallocRaised
 {
@@ -203,6 +209,7 @@ typedef struct IdallocRaised
 	Oid			extoid;
 	int64		id;
 	int64		end;
+	uint64		stamp;			/* when last raised (raised_clock) */
 } IdallocRaised;
 
 typedef struct IdallocShared
@@ -210,7 +217,7 @@ typedef struct IdallocShared
 	LWLock	   *lock;			/* slot assignment (attach/detach) */
 	pg_atomic_uint64 generation_counter;
 	int			nslots;
-	int			raised_next;	/* next entry of raised[] to reuse */
+	uint64		raised_clock;	/* counts raises noted in raised[] */
 	IdallocRaised raised[IDALLOC_RAISED_MAX];
 } IdallocShared;
 

@@ -56,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 
 #include "idalloc.h"
 
@@ -126,6 +127,8 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
 	Oid			save_userid;
 	int			save_sec_context;
 	volatile int64 id = 0;
+	bool		save_internal;
+	int			save_depth;
 
 	(void) idalloc_registry_find(reg, false);
 	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(reg->nsp)));
@@ -134,6 +137,8 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
 	SetUserIdAndSecContext(reg->owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	save_internal = idalloc_internal_write;
+	save_depth = idalloc_internal_depth;
 	SPI_connect();
 	idalloc_internal_write = true;
 	/* only the rows of this statement, not writes of triggers it fires */
@@ -156,7 +161,9 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
 	}
 	PG_FINALLY();
 	{
-		idalloc_internal_write = false;
+		/* (a trigger of the statement may have called idalloc itself) */
+		idalloc_internal_write = save_internal;
+		idalloc_internal_depth = save_depth;
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -546,6 +553,37 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 }
 
 /*
+ * CatalogTupleUpdate maintains plain indexes only (no expressions, no
+ * predicate: it has no executor state to evaluate them).  idalloc's table
+ * has just its own; an index someone added (CREATE INDEX on the table is
+ * refused since 1.1, triggers.c, but one may predate that) makes the
+ * persister fail its writes, and callers persist blocks in place.
+ */
+static void
+check_plain_indexes(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		plain = RelationGetIndexExpressions(index) == NIL &&
+			RelationGetIndexPredicate(index) == NIL;
+
+		index_close(index, AccessShareLock);
+		if (!plain)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" of extension \"idalloc\" has an index with expressions or a predicate",
+							IDALLOC_REGISTRY_TABLE),
+					 errdetail("The persister cannot update its rows; callers persist blocks themselves."),
+					 errhint("Drop that index.")));
+	}
+	list_free(indexes);
+}
+
+/*
  * The persister's block advance: as idalloc_persist_block with count 0 and
  * no floor, but written as a transactional UPDATE of the row (heap_update,
  * no trigger fires) instead of in place.  Logical decoding carries it, in
@@ -588,6 +626,7 @@ idalloc_persist_block_tx(Oid extoid, int64 id, int64 cur_next, int64 cur_end,
 		table_close(rel, RowExclusiveLock);
 		return false;
 	}
+	check_plain_indexes(rel);
 	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(id));
 	scan = systable_beginscan(rel,

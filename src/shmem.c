@@ -149,7 +149,7 @@ idalloc_shmem_init(void)
 		idalloc_shared->lock = &idalloc_locks[0].lock;
 		pg_atomic_init_u64(&idalloc_shared->generation_counter, 0);
 		idalloc_shared->nslots = idalloc_max_allocators;
-		idalloc_shared->raised_next = 0;
+		idalloc_shared->raised_clock = 0;
 		memset(idalloc_shared->raised, 0, sizeof(idalloc_shared->raised));
 		for (int i = 0; i < idalloc_max_allocators; i++)
 		{
@@ -618,6 +618,26 @@ may_wait_for_persister(const IdallocRef *ref)
  * deadlock_timeout (then the caller waits on the advance lock, and
  * persists the block itself if it still needs one when it gets it).
  */
+/*
+ * A waiter leaves without being served (cancelled, or it persists the
+ * block itself): a need it asked for must not make the persister persist
+ * far ahead for nobody (a batch of 4e18 would spend the ID space).  Caller
+ * holds no LWLock.
+ */
+static void
+forget_need(IdallocRef *ref, int64 asked)
+{
+	IdallocSlot *slot = ref->slot;
+
+	if (asked <= 0 || LWLockHeldByMe(slot_lock(slot)))
+		return;
+	LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == ref->generation &&
+		slot->need == asked)
+		slot->need = 0;
+	LWLockRelease(slot_lock(slot));
+}
+
 static int
 wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 {
@@ -627,19 +647,23 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 	int64		first;
 	int64		cur_next;
 	int64		cur_end;
-	int			result;
+	volatile int64 asked = 0;
+	volatile int result = -1;
 
 	cur_next = (int64) pg_atomic_read_u64(&slot->next);
 	LockRelease(tag, ExclusiveLock, false);
 
 	ConditionVariablePrepareToSleep(&slot->published);
+	PG_TRY();
+	{
 	for (;;)
 	{
 		int64		need;
 
 		/*
 		 * What is needed: room for count at the current next (others may
-		 * have taken IDs since the last publication).
+		 * have taken IDs since the last publication).  Asked again on
+		 * every pass: the persister forgets a need once it published.
 		 */
 		if (pg_add_s64_overflow(cur_next, count, &need))
 		{
@@ -648,8 +672,10 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 			break;
 		}
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
-		if (slot->need < need)
+		if (pg_atomic_read_u64(&slot->generation) == ref->generation &&
+			slot->need < need)
 			slot->need = need;
+		asked = need;
 		LWLockRelease(slot_lock(slot));
 		if (pg_atomic_read_u32(&slot->ahead_pending) == 0)
 		{
@@ -687,7 +713,17 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 			break;
 		}
 	}
+	}
+	PG_CATCH();
+	{
+		/* cancelled: what was asked for this call is not needed */
+		forget_need(ref, asked);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	ConditionVariableCancelSleep();
+	if (result < 0)
+		forget_need(ref, asked);
 	return result;
 }
 
@@ -970,6 +1006,9 @@ idalloc_alter_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 	LockRelease(&tag, ExclusiveLock, false);
 }
 
+/* the persister's carry of the write under way (restored if it fails) */
+static bool carry_in_flight = false;
+
 /*
  * The persister (worker.c): persist the next block of slot `slotno` of
  * database dboid ahead of need, if it still needs it (fewer than a low
@@ -1031,6 +1070,7 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	step = adapt_step(step, slot->last_advance, now);
 	/* every in-place write so far is below what this write covers */
 	carry = pg_atomic_exchange_u32(&slot->carry_pending, 0) != 0;
+	carry_in_flight = carry;
 	if (pg_atomic_read_u64(&slot->generation) != ref.generation ||
 		(cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water) &&
 		 need <= cur_end && !carry) ||
@@ -1054,8 +1094,10 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 									   &new_end, &next_floor);
 	CommitTransactionCommand();
 
+	carry_in_flight = carry;
 	if (written && idalloc_lsn_acked(XactLastCommitEnd))
 	{
+		carry_in_flight = false;
 		LWLockAcquire(lock, LW_EXCLUSIVE);
 		if (pg_atomic_read_u64(&slot->generation) == ref.generation)
 		{
@@ -1067,11 +1109,13 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 			slot->last_advance = now;
 			publish_step(slot, step);
 			slot->block_advances++;
-			/* a caller that asked for more meanwhile is still waiting */
-			if (slot->need <= new_end)
-				slot->need = 0;
-			else
+			/*
+			 * Needs are forgotten once served or not: a waiter that still
+			 * needs more asks again (it re-checks on every broadcast).
+			 */
+			if (slot->need > new_end)
 				pg_atomic_write_u32(&slot->ahead_pending, 1);
+			slot->need = 0;
 			done = true;
 		}
 		LWLockRelease(lock);
@@ -1092,6 +1136,10 @@ idalloc_persist_ahead_failed(int slotno)
 {
 	IdallocSlot *slot = &idalloc_slots[slotno];
 
+	/* a carry that was not written is still owed (tried again later) */
+	if (carry_in_flight)
+		pg_atomic_write_u32(&slot->carry_pending, 1);
+	carry_in_flight = false;
 	pg_atomic_write_u32(&slot->ahead_pending, 0);
 	pg_atomic_fetch_add_u32(&slot->ahead_failures, 1);
 	ConditionVariableBroadcast(&slot->published);
@@ -1127,6 +1175,7 @@ idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
 	LWLockAcquire(idalloc_shared->lock, LW_EXCLUSIVE);
 	{
 		IdallocRaised *r = NULL;
+		IdallocRaised *oldest = &idalloc_shared->raised[0];
 
 		for (int i = 0; i < IDALLOC_RAISED_MAX && r == NULL; i++)
 		{
@@ -1134,12 +1183,13 @@ idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
 
 			if (e->dboid == dboid && e->extoid == extoid && e->id == id)
 				r = e;
+			else if (e->stamp < oldest->stamp)
+				oldest = e;
 		}
 		if (r == NULL)
 		{
-			r = &idalloc_shared->raised[idalloc_shared->raised_next];
-			idalloc_shared->raised_next =
-				(idalloc_shared->raised_next + 1) % IDALLOC_RAISED_MAX;
+			/* a free entry has stamp 0: it goes first */
+			r = oldest;
 			r->dboid = dboid;
 			r->extoid = extoid;
 			r->id = id;
@@ -1147,6 +1197,7 @@ idalloc_note_row_end(Oid dboid, Oid extoid, int64 id, int64 end)
 		}
 		else if (r->end < end)
 			r->end = end;
+		r->stamp = ++idalloc_shared->raised_clock;
 	}
 	LWLockRelease(idalloc_shared->lock);
 }

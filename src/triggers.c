@@ -800,6 +800,7 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *stmt = pstmt->utilityStmt;
 	Oid			save = idalloc_copy_relid;
+	int			save_depth = idalloc_copy_depth;
 	Oid			copy_relid = InvalidOid;
 	volatile Oid stopped_db = InvalidOid;
 
@@ -836,6 +837,12 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 				if (names_registry(((RuleStmt *) stmt)->relation) &&
 					!idalloc_in_own_script())
 					refuse_guard_change("create a rule");
+				break;
+			case T_IndexStmt:
+				/* the persister's UPDATE maintains plain indexes only */
+				if (names_registry(((IndexStmt *) stmt)->relation) &&
+					!idalloc_in_own_script())
+					refuse_guard_change("create an index");
 				break;
 			case T_DropStmt:
 				if (drops_guard((DropStmt *) stmt) &&
@@ -890,6 +897,7 @@ idalloc_process_utility(PlannedStmt *pstmt, const char *queryString,
 	PG_FINALLY();
 	{
 		idalloc_copy_relid = save;
+		idalloc_copy_depth = save_depth;
 		if (OidIsValid(stopped_db))
 			idalloc_worker_stop_done(stopped_db);
 	}

@@ -468,6 +468,14 @@ idalloc_persister_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
 	pgstat_report_appname("idalloc persister");
 
+	/*
+	 * One allocator's write must not hold up the others' for long (an
+	 * uncommitted idalloc_drop holding its row, a queued AccessExclusiveLock
+	 * on the table): give up on it after a second, its callers persist
+	 * that block themselves.
+	 */
+	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+
 	if (idalloc_shared == NULL || !persister_register(my_dboid))
 		proc_exit(0);
 	on_shmem_exit(persister_unregister, (Datum) 0);

@@ -178,6 +178,8 @@ is( sqlstate_of($node,
 		 ALTER TABLE idalloc_registry DISABLE TRIGGER mine;
 		 DROP TRIGGER mine ON idalloc_registry;"),
 	'', '(c) a superuser can add, switch and drop an AFTER trigger of its own');
+fails_with($node, "CREATE INDEX ON idalloc_registry ((lower(name)))",
+	'42501', '(c) an index on the table (the persister maintains plain indexes only)');
 fails_with($node,
 	"ALTER TRIGGER idalloc_registry_guard ON idalloc_registry RENAME TO g2",
 	'42501', '(c) renaming idalloc\'s trigger (past the name check)');

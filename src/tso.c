@@ -1,0 +1,108 @@
+/*-------------------------------------------------------------------------
+ *
+ * tso.c
+ *		The hybrid timestamp layout of `tso` IDs (SPEC, "Kinds"), and the SQL
+ *		functions that take one apart and build the smallest one of a
+ *		moment.
+ *
+ * A `tso` ID is (unix_ms << IDALLOC_TSO_LOGICAL_BITS) + logical: the
+ * physical part is milliseconds since 1970-01-01 00:00:00 UTC, the logical
+ * part counts IDs within that millisecond (and carries into the physical
+ * bits when a millisecond hands out more than 2^18).  Both functions are
+ * pure arithmetic on that layout: IMMUTABLE and PARALLEL SAFE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/timestamp.h"
+
+#include "idalloc.h"
+
+/* microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch) */
+#define UNIX_TO_PG_EPOCH_USECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+PG_FUNCTION_INFO_V1(idalloc_tso_decode);
+PG_FUNCTION_INFO_V1(idalloc_tso_from);
+
+/*
+ * idalloc_tso_decode(id bigint) RETURNS TABLE(physical timestamptz,
+ * logical integer): one row.  22023 for a negative id.
+ */
+Datum
+idalloc_tso_decode(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		int64		id = PG_GETARG_INT64(0);
+		TupleDesc	tupdesc;
+		MemoryContext oldcxt;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		int64		ms;
+
+		idalloc_check_loaded();
+		if (id < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a tso ID is not negative: " INT64_FORMAT, id)));
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		tupdesc = BlessTupleDesc(tupdesc);
+
+		/* < 2^45 ms (year 3084): far inside timestamptz's range */
+		ms = id >> IDALLOC_TSO_LOGICAL_BITS;
+		values[0] = TimestampTzGetDatum((TimestampTz) (ms * 1000 -
+													   UNIX_TO_PG_EPOCH_USECS));
+		values[1] = Int32GetDatum((int32) (id & IDALLOC_TSO_LOGICAL_MASK));
+		funcctx->user_fctx = heap_form_tuple(tupdesc, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	if (funcctx->call_cntr == 0)
+		SRF_RETURN_NEXT(funcctx,
+						HeapTupleGetDatum((HeapTuple) funcctx->user_fctx));
+	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * idalloc_tso_from(ts timestamptz) RETURNS bigint: the smallest tso ID at
+ * or after ts truncated to the millisecond (logical part 0).  A moment
+ * before 1970 (or -infinity) gives 0, the smallest ID; a moment whose
+ * milliseconds do not fit in the physical bits (after 3084, or infinity)
+ * is 22008.
+ */
+Datum
+idalloc_tso_from(PG_FUNCTION_ARGS)
+{
+	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(0);
+	int64		us;
+	int64		ms;
+
+	idalloc_check_loaded();
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		PG_RETURN_INT64(0);
+	if (TIMESTAMP_IS_NOEND(ts) ||
+		pg_add_s64_overflow(ts, UNIX_TO_PG_EPOCH_USECS, &us))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for a tso ID")));
+	if (us < 0)
+		PG_RETURN_INT64(0);
+	ms = us / 1000;				/* truncated to the millisecond */
+	if (ms > (PG_INT64_MAX >> IDALLOC_TSO_LOGICAL_BITS))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for a tso ID"),
+				 errdetail("The last millisecond a tso ID can hold is " INT64_FORMAT " ms after 1970-01-01.",
+						   PG_INT64_MAX >> IDALLOC_TSO_LOGICAL_BITS)));
+	PG_RETURN_INT64(ms << IDALLOC_TSO_LOGICAL_BITS);
+}
