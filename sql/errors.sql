@@ -64,7 +64,7 @@ SELECT err($$SELECT idalloc_advance(NULL, 1)$$);
 SELECT err($$SELECT idalloc_advance('e', NULL)$$);
 
 -- 0A000 feature_not_supported: specified for later versions
-SELECT err($$SELECT idalloc_create('f', kind => 'tso')$$);
+SELECT err($$SELECT idalloc_create('f', kind => 'tso', source => 'host=localhost')$$);
 SELECT err($$SELECT idalloc_create('f', source => 'host=localhost')$$);
 
 -- 25006 read_only_sql_transaction

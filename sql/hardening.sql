@@ -112,8 +112,8 @@ SELECT name, block, persisted_end FROM public.idalloc_registry WHERE name = 'k';
 SELECT idalloc_drop('k');
 
 -- a restore (COPY into the real table) brings a new allocator as dumped,
--- and merges one that exists; a row of a kind or with a source this
--- version does not build is refused (0A000)
+-- and merges one that exists; a tso row is restored as such; a row with a
+-- source (not built yet) is refused (0A000)
 COPY public.idalloc_registry (id, start, block, persisted_end, cache, name, kind, source) FROM STDIN;
 900	1	10	500	1	restored	counter	\N
 901	1	7	42	3	h	counter	\N
@@ -129,7 +129,10 @@ COPY public.idalloc_registry (start, block, persisted_end, cache, name, kind, so
 COPY public.idalloc_registry (start, block, persisted_end, cache, name, kind, source) FROM STDIN;
 1	10	1	1	remote	counter	host=elsewhere password=secret
 \.
-SELECT count(*) AS not_restored FROM public.idalloc_registry WHERE name IN ('timed', 'remote');
+SELECT count(*) AS not_restored FROM public.idalloc_registry WHERE name = 'remote';
+SELECT name, kind FROM public.idalloc_registry WHERE name = 'timed';
+SELECT idalloc_one('timed') >= idalloc_tso_from(clock_timestamp() - interval '1 s') AS timed_is_tso;
+SELECT idalloc_drop('timed');
 SELECT idalloc_drop('restored');
 \set VERBOSITY terse
 

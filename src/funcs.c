@@ -412,13 +412,54 @@ idalloc_forget_local_refs(void)
  * `counted`: they go to the caller (not into a cache), count them.
  * Returns false if the slot went stale (entry->ref.slot is then NULL).
  */
+/*
+ * A tso allocator's next ID is at least the clock's (unix_ms << 18): raise
+ * it (never lower it), within the persisted window.  False if the clock is
+ * past the window: then the caller persists a block from the clock first.
+ */
+static bool
+tso_raise(IdallocSlot *slot, int64 floor)
+{
+	uint64		cur = pg_atomic_read_u64(&slot->next);
+
+	while ((int64) cur < floor)
+	{
+		if (floor > (int64) pg_atomic_read_u64(&slot->end))
+			return false;
+		if (pg_atomic_compare_exchange_u64(&slot->next, &cur, (uint64) floor))
+			break;
+	}
+	return true;
+}
+
 static bool
 take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 {
 	for (;;)
 	{
 		uint32		epoch = 0;
-		IdallocTake r = idalloc_take_fast(&entry->ref, count, first, &epoch);
+		IdallocTake r;
+
+		if (unlikely(entry->ref.slot->tso))
+		{
+			int64		floor = idalloc_tso_now();
+
+			if (!tso_raise(entry->ref.slot, floor))
+			{
+				int64		dummy;
+
+				/* the clock passed the window: idle, or a jump forward */
+				idalloc_tso_check_jump(entry->ref.slot, floor, entry->name);
+				if (idalloc_take_slow(&entry->ref, entry->name, 0, floor,
+									  &dummy) == IDALLOC_STALE)
+				{
+					entry->ref.slot = NULL;
+					return false;
+				}
+				continue;
+			}
+		}
+		r = idalloc_take_fast(&entry->ref, count, first, &epoch);
 
 		/* a range past the published end: wait until a block covers it */
 		if (unlikely(r == IDALLOC_RESERVED))
@@ -638,20 +679,18 @@ idalloc_create(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 4, "kind");
 	name_from_text(PG_GETARG_TEXT_PP(0), name);
 	start = PG_GETARG_INT64(1);
-	block = PG_ARGISNULL(2) ? IDALLOC_DEFAULT_BLOCK : PG_GETARG_INT64(2);
 	cache = PG_GETARG_INT32(3);
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	check_positive(block, "block");
-	check_positive(cache, "cache");
-	if (strcmp(kind, "tso") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("allocator kind \"tso\" is not supported yet")));
-	if (strcmp(kind, "counter") != 0)
+	if (strcmp(kind, "counter") != 0 && strcmp(kind, "tso") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown allocator kind \"%s\"", kind),
-				 errhint("The supported kind is \"counter\".")));
+				 errhint("The kinds are \"counter\" and \"tso\".")));
+	/* a tso allocator's block is time: 3 seconds of IDs by default */
+	block = !PG_ARGISNULL(2) ? PG_GETARG_INT64(2) :
+		strcmp(kind, "tso") == 0 ? IDALLOC_TSO_DEFAULT_BLOCK : IDALLOC_DEFAULT_BLOCK;
+	check_positive(block, "block");
+	check_positive(cache, "cache");
 	if (!PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -58,6 +58,7 @@ bool		idalloc_wait_for_sync_standby = true;
 /* true while the extension itself writes the catalog table */
 bool		idalloc_internal_write = false;
 int			idalloc_internal_depth = 0;
+int			idalloc_debug_tso_clock_offset = 0;
 
 typedef enum PendingKind
 {
@@ -423,6 +424,15 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("idalloc.debug_tso_clock_offset",
+							"Milliseconds added to the clock that tso allocators read (a testing aid).",
+							"Simulates a clock that jumps backward or forward.",
+							&idalloc_debug_tso_clock_offset,
+							0, -INT_MAX, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",
 							 "Makes a block advance wait for the synchronous standbys, as a commit would.",
 							 NULL,

@@ -49,6 +49,8 @@
 /* tso IDs: (unix_ms << IDALLOC_TSO_LOGICAL_BITS) + logical (tso.c) */
 #define IDALLOC_TSO_LOGICAL_BITS	18
 #define IDALLOC_TSO_LOGICAL_MASK	((INT64CONST(1) << IDALLOC_TSO_LOGICAL_BITS) - 1)
+/* a tso allocator's default block: 3 seconds of IDs */
+#define IDALLOC_TSO_DEFAULT_BLOCK	(INT64CONST(3000) << IDALLOC_TSO_LOGICAL_BITS)
 
 /* Default block (WAL batch) of a counter allocator, as in the seed. */
 #define IDALLOC_DEFAULT_BLOCK	INT64CONST(200000)
@@ -165,6 +167,16 @@ typedef struct IdallocSlot
 			pg_atomic_uint64 row_end;
 
 			/*
+			 * kind 'tso': every ID is at least the clock's (unix_ms << 18);
+			 * set when attached (or verified after a restore).  The
+			 * realtime and monotonic clocks at the last publication, to
+			 * tell a realtime jump from time passing (tso.c).
+			 */
+			bool		tso;
+			int64		tso_real_ms;
+			int64		tso_mono_ms;
+
+			/*
 			 * A caller that ran out asks the persister for a block holding
 			 * up to `need` (exclusive; 0: none asked; under the slot lock)
 			 * and sleeps on `published`, which the persister broadcasts
@@ -250,6 +262,7 @@ typedef struct IdallocRow
 	int64		block;
 	int64		persisted_end;
 	int32		cache;
+	bool		tso;			/* kind 'tso' (else 'counter') */
 } IdallocRow;
 
 /* Outcome of a slow-path attempt. */
@@ -279,6 +292,14 @@ extern int	idalloc_max_allocators;
 extern int	idalloc_max_block;
 extern bool idalloc_persister;
 extern bool idalloc_wait_for_sync_standby;
+extern int	idalloc_debug_tso_clock_offset;
+
+/* tso.c */
+extern int64 idalloc_tso_now(void);
+extern int64 idalloc_tso_monotonic_ms(void);
+extern void idalloc_tso_stamp(IdallocSlot *slot);
+extern void idalloc_tso_check_jump(IdallocSlot *slot, int64 floor,
+								   const char *name);
 
 /* idalloc.c */
 extern void idalloc_check_loaded(void);

@@ -77,6 +77,11 @@ row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
 	Assert(!isnull);
 	row->cache = DatumGetInt32(heap_getattr(tup, Anum_registry_cache, desc, &isnull));
 	Assert(!isnull);
+	{
+		Datum		kind = heap_getattr(tup, Anum_registry_kind, desc, &isnull);
+
+		row->tso = !isnull && strcmp(TextDatumGetCString(kind), "tso") == 0;
+	}
 }
 
 /*
@@ -510,6 +515,9 @@ idalloc_persist_block(Oid extoid, int64 id, const char *name, int64 cur_next,
 	eff_next = max64(cur_next, lo);
 	/* next can be past end: ranges reserved on the fast path (idalloc.h) */
 	base = max64(max64(max64(row.persisted_end, cur_end), floor), eff_next);
+	/* a tso window runs ahead of the clock (tso.c) */
+	if (row.tso)
+		base = max64(base, idalloc_tso_now());
 
 	if (pg_add_s64_overflow(eff_next, count, &need))
 	{
@@ -645,6 +653,9 @@ idalloc_persist_block_tx(Oid extoid, int64 id, int64 cur_next, int64 cur_end,
 	/* as idalloc_persist_block, count 0 */
 	lo = row.persisted_end > cur_end ? row.persisted_end : PG_INT64_MIN;
 	base = max64(max64(row.persisted_end, cur_end), cur_next);
+	/* a tso window runs ahead of the clock (tso.c) */
+	if (row.tso)
+		base = max64(base, idalloc_tso_now());
 	if (idalloc_max_block <= row.block)
 		step = row.block;
 	else

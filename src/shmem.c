@@ -240,6 +240,9 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	pg_atomic_write_u64(&slot->row_end, (uint64) end);
 	pg_atomic_write_u32(&slot->carry_pending, 0);
 	slot->need = 0;
+	slot->tso = false;			/* the caller sets it from the row */
+	slot->tso_real_ms = 0;
+	slot->tso_mono_ms = 0;
 	pg_atomic_write_u32(&slot->cache_epoch, 0);
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(cache, 1));
 	pg_write_barrier();
@@ -271,6 +274,7 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
 		pg_atomic_write_u64(&slot->end, (uint64) restart);
 	}
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(row->cache, 1));
+	slot->tso = row->tso;
 	slot->unverified = false;
 	LWLockRelease(lock);
 	return restart;
@@ -309,6 +313,7 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref,
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
 		fill_slot(slot, dboid, extoid, id, row->persisted_end,
 				  row->persisted_end, row->cache, row->block, false);
+		slot->tso = row->tso;
 		LWLockRelease(slot_lock(slot));
 		*created = true;
 	}
@@ -848,6 +853,8 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 			pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		else
 			slot->last_advance = now;
+		if (slot->tso)
+			idalloc_tso_stamp(slot);
 		publish_step(slot, step);
 		slot->block_advances++;
 		*first = (int64) pg_atomic_read_u64(&slot->next);
@@ -1107,6 +1114,8 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 			if ((int64) pg_atomic_read_u64(&slot->end) < new_end)
 				pg_atomic_write_u64(&slot->end, (uint64) new_end);
 			slot->last_advance = now;
+			if (slot->tso)
+				idalloc_tso_stamp(slot);
 			publish_step(slot, step);
 			slot->block_advances++;
 			/*

@@ -455,7 +455,7 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 
 /*
  * A new row from a restore or a subscription must be of what this version
- * builds: kind 'counter', no source.  (Else it would run as a plain
+ * builds: kind 'counter' or 'tso', no source.  (Else it would run as a plain
  * counter, and a source's conninfo would sit in a table PUBLIC can read.)
  * From a restore: 0A000.  From a subscription: skipped with a WARNING.
  */
@@ -468,7 +468,8 @@ supported_row(HeapTuple tup, TupleDesc desc, const char *name,
 	Datum		kind = heap_getattr(tup, Anum_registry_kind, desc, &kind_null);
 
 	(void) heap_getattr(tup, Anum_registry_source, desc, &source_null);
-	if ((kind_null || strcmp(TextDatumGetCString(kind), "counter") == 0) &&
+	if ((kind_null || strcmp(TextDatumGetCString(kind), "counter") == 0 ||
+		 strcmp(TextDatumGetCString(kind), "tso") == 0) &&
 		source_null)
 		return true;
 	ereport(from_subscription ? WARNING : ERROR,

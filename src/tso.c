@@ -8,12 +8,22 @@
  * A `tso` ID is (unix_ms << IDALLOC_TSO_LOGICAL_BITS) + logical: the
  * physical part is milliseconds since 1970-01-01 00:00:00 UTC, the logical
  * part counts IDs within that millisecond (and carries into the physical
- * bits when a millisecond hands out more than 2^18).  Both functions are
- * pure arithmetic on that layout: IMMUTABLE and PARALLEL SAFE.
+ * bits when a millisecond hands out more than 2^18).  The SQL functions
+ * are pure arithmetic on that layout: IMMUTABLE and PARALLEL SAFE.
+ *
+ * A tso allocator is a counter whose next ID is raised to the clock's
+ * (unix_ms << 18) before IDs are taken (funcs.c, take_global), and whose
+ * persisted window is placed ahead of the clock (persist.c): each ID is
+ * max(previous + 1, now_ms << 18).  A clock that goes backward never moves
+ * IDs backward (next only rises); one that jumps forward is followed,
+ * with a WARNING when the jump is told from time passing by comparing the
+ * realtime clock with the monotonic one since the last publication.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <time.h>
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -105,4 +115,60 @@ idalloc_tso_from(PG_FUNCTION_ARGS)
 				 errdetail("The last millisecond a tso ID can hold is " INT64_FORMAT " ms after 1970-01-01.",
 						   PG_INT64_MAX >> IDALLOC_TSO_LOGICAL_BITS)));
 	PG_RETURN_INT64(ms << IDALLOC_TSO_LOGICAL_BITS);
+}
+
+/* The clock of tso allocators: (unix_ms + debug offset) << 18, >= 0. */
+int64
+idalloc_tso_now(void)
+{
+	struct timespec ts;
+	int64		ms;
+
+	(void) clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+		idalloc_debug_tso_clock_offset;
+	if (ms < 0)
+		return 0;
+	return ms << IDALLOC_TSO_LOGICAL_BITS;
+}
+
+int64
+idalloc_tso_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* At a publication of a tso slot's end: remember both clocks.  Caller
+ * holds the slot lock. */
+void
+idalloc_tso_stamp(IdallocSlot *slot)
+{
+	slot->tso_real_ms = idalloc_tso_now() >> IDALLOC_TSO_LOGICAL_BITS;
+	slot->tso_mono_ms = idalloc_tso_monotonic_ms();
+}
+
+/*
+ * The clock floor passed the persisted end of a tso slot: time passed (an
+ * idle allocator), or the realtime clock jumped forward.  The latter, told
+ * by the realtime clock having moved more than a second further than the
+ * monotonic one since the last publication, gets a WARNING.
+ */
+void
+idalloc_tso_check_jump(IdallocSlot *slot, int64 floor, const char *name)
+{
+	int64		real_ms = floor >> IDALLOC_TSO_LOGICAL_BITS;
+	int64		mono_ms = idalloc_tso_monotonic_ms();
+	int64		jump;
+
+	if (slot->tso_mono_ms == 0)
+		return;					/* nothing published in this server's life */
+	jump = (real_ms - slot->tso_real_ms) - (mono_ms - slot->tso_mono_ms);
+	if (jump > 1000)
+		ereport(WARNING,
+				(errmsg("clock jumped forward by about " INT64_FORMAT " ms; tso allocator \"%s\" follows it",
+						jump, name),
+				 errdetail("Its IDs continue from the new time.")));
 }
