@@ -19,12 +19,22 @@ SELECT persisted_until > idalloc_tso_from(clock_timestamp()) AS window_ahead,
        persisted_until <= idalloc_tso_from(clock_timestamp() + interval '4 s') AS window_bounded
   FROM idalloc_allocators WHERE name = 'tk';
 
--- strictly increasing, and each ID at or after its moment
+-- strictly increasing, each ID at or after its moment and not ahead of
+-- the clock.  500000 calls in one statement cross about a thousand
+-- millisecond boundaries: the backend reads the clock only near them
+-- (tso.c), and must never hand out an ID of the millisecond before.
 CREATE TEMP TABLE got AS
-  SELECT g, clock_timestamp() AS before, idalloc_one('tk') AS id FROM generate_series(1, 5000) g;
+  SELECT g, clock_timestamp() AS before, idalloc_one('tk') AS id, clock_timestamp() AS after
+    FROM generate_series(1, 500000) g;
 SELECT bool_and(id > prev) AS increasing
   FROM (SELECT id, lag(id) OVER (ORDER BY g) AS prev FROM got) s WHERE prev IS NOT NULL;
-SELECT bool_and(id >= idalloc_tso_from(before)) AS not_behind_clock FROM got;
+SELECT count(*) FILTER (WHERE id < idalloc_tso_from(before)) AS behind_clock,
+       count(*) FILTER (WHERE id >= idalloc_tso_from(after) + (1 << 18)) AS ahead_of_clock
+  FROM got;
+-- the same with pauses between the calls of one statement
+SELECT bool_and(id >= idalloc_tso_from(before)) AS not_behind_after_pauses
+  FROM (SELECT clock_timestamp() AS before, idalloc_one('tk') AS id, pg_sleep(0.003)
+          FROM generate_series(1, 20)) s;
 
 -- a batch larger than the logical space is contiguous and carries into
 -- the physical bits; the next ID comes after it

@@ -442,7 +442,7 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 
 		if (unlikely(entry->ref.slot->tso))
 		{
-			int64		floor = idalloc_tso_now();
+			int64		floor = idalloc_tso_floor();
 
 			if (!tso_raise(entry->ref.slot, floor))
 			{

@@ -316,6 +316,7 @@ idalloc_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
 	{
 		idalloc_stash_reset();
+		idalloc_tso_forget_clock();
 		n_inval_relids = 0;
 		inval_overflow = false;
 	}
@@ -386,6 +387,13 @@ idalloc_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 }
 
+/* a new clock offset applies from the next tso ID on */
+static void
+assign_debug_tso_clock_offset(int newval, void *extra)
+{
+	idalloc_tso_forget_clock();
+}
+
 void
 _PG_init(void)
 {
@@ -431,7 +439,7 @@ _PG_init(void)
 							0, -INT_MAX, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MS,
-							NULL, NULL, NULL);
+							NULL, assign_debug_tso_clock_offset, NULL);
 
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",
 							 "Makes a block advance wait for the synchronous standbys, as a commit would.",

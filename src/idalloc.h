@@ -35,6 +35,8 @@
 
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "common/int.h"
 #include "port/atomics.h"
 #include "storage/lockdefs.h"
@@ -296,6 +298,24 @@ extern int	idalloc_debug_tso_clock_offset;
 
 /* tso.c */
 extern int64 idalloc_tso_now(void);
+extern int64 idalloc_tso_read_clock(void);
+extern void idalloc_tso_forget_clock(void);
+extern volatile sig_atomic_t idalloc_tso_clock_fresh;
+extern int64 idalloc_tso_clock_floor;
+
+/*
+ * The clock floor of tso allocators, (now_ms << 18), as this backend last
+ * read it: the clock is read again only once a timer at the next
+ * millisecond boundary has fired (tso.c), so the hot path does not pay
+ * for a clock_gettime() per ID.
+ */
+static inline int64
+idalloc_tso_floor(void)
+{
+	if (likely(idalloc_tso_clock_fresh))
+		return idalloc_tso_clock_floor;
+	return idalloc_tso_read_clock();
+}
 extern int64 idalloc_tso_monotonic_ms(void);
 extern void idalloc_tso_stamp(IdallocSlot *slot);
 extern void idalloc_tso_check_jump(IdallocSlot *slot, int64 floor,
