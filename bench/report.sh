@@ -93,7 +93,7 @@ row() {
 	printf '\n'
 }
 
-declare -A TARGET=()	# P1..P6 -> met / NOT met (all parts)
+declare -A TARGET=()	# P1..P10 -> met / NOT met (all parts)
 target() {
 	local p="$1" v="$2"
 	if [[ "$v" != met ]]; then
@@ -135,6 +135,7 @@ pc_row named "\`idalloc_one('named')\` (cache 1, by name)" "$seq1" "nextval CACH
 pc_row seq1 "\`nextval('seq_c1')\` CACHE 1" "$seq1" "(baseline)"
 pc_row seq1000 "\`nextval('seq_c1000')\` CACHE 1000" "$seq1" "nextval CACHE 1"
 pc_row uuid "\`gen_random_uuid()\`" "$seq1" "nextval CACHE 1"
+pc_row tso "\`idalloc_one('tso')\` (kind tso, cache 1, by name)" "$seq1" "nextval CACHE 1"
 
 # 2. scaling
 M2="scaling: IDs/s, N sessions × \`SELECT count(f) FROM generate_series(1, 10000)\`"
@@ -305,14 +306,28 @@ if grep -q '^atom\.shared' "$RAW"; then
 	row 9 "$M9" "machine: 2 threads, each on its own line" "" "$(fmt_ratio "$(med atom.private)")" "1 thread" "" ""
 fi
 
+# 10. issue 9: tso
+M10="issue 9: kind \`tso\` (cache 1), 1e6 IDs in one query"
+named="$(med t9.ns.named)"
+tso="$(med t9.ns.tso)"
+uuid="$(med pc.ns.uuid)"
+r="$(med t9.ratio)"
+res="$(verdict "$r" "<=" 1.2)"
+target P10 "${res//\*/}"
+row 10 "$M10" "\`SELECT count(idalloc_one('tso')) FROM generate_series(1, 1e6)\` ($(fact t9_rounds) rounds of floor, counter, tso)" "$(fmt '%.1f ns/call' "$tso")" "$(fmt_ratio "$r")" "\`idalloc_one('named')\` (counter, cache 1, by name: $(fmt '%.1f' "$named") ns/call); median of the per-round ratios" "P10: ≤ 1.2×" "$res"
+row 10 "$M10" "\`idalloc_one('tso')\` in row 1" "$(fmt '%.1f ns/call' "$(med pc.ns.tso)")" "$(fmt_ratio "$(ratio "$(med pc.ns.tso)" "$uuid")")" "\`gen_random_uuid()\` in row 1 ($(fmt '%.1f' "$uuid") ns/call)" "" ""
+bt="$(med batch.tso)"
+row 10 "$M10" "\`SELECT * FROM idalloc_batch('tso', 1000000)\` (pgbench, 1 client)" "$(fmt '%.1f µs' "$bt")" "$(fmt_ratio "$(ratio "$bt" "$(med batch.default)")")" "\`idalloc_batch(1000000)\` (counter)" "" ""
+row 10 "$M10" "WAL of \`SELECT count(idalloc_one('tso')) FROM generate_series(1, 1e6)\` (window 3 s)" "$(fmt '%.0f B' "$(med wal.bytes.tso)"), $(fmt '%g' "$(med wal.sync.tso)") flushes" "" "" "" ""
+
 # ---------------------------------------------------------------------------
 
 echo
 summary=""
-for p in P1 P2 P3 P4 P5 P6 P7 P8 P9; do
+for p in P1 P2 P3 P4 P5 P6 P7 P8 P9 P10; do
 	summary+="$p ${TARGET[$p]:-not measured}; "
 done
-echo "Targets (P1–P6 issue 4, P7–P9 issue 8): ${summary%; }."
+echo "Targets (P1–P6 issue 4, P7–P9 issue 8, P10 issue 9): ${summary%; }."
 echo
 floor="$(med pc.ms.floor)"
 pin="$(fact pin)"

@@ -146,36 +146,48 @@ idalloc_tso_now(void)
  * A tso ID is max(previous + 1, now_ms << 18): the clock only matters when
  * its millisecond changes.  clock_gettime(CLOCK_REALTIME) costs about as
  * much as the whole counter path (20-30 ns on the 2-vCPU VMs we measure on,
- * where even rdtsc costs 17 ns), so a backend keeps the floor it read until
- * shortly before the next millisecond boundary, when a timeout of
- * PostgreSQL's own SIGALRM multiplexer (utils/timeout.h) marks it stale.
- * Within the last TSO_CLOCK_MARGIN_US of a millisecond every call reads the
- * clock, so the floor is exact across the boundary even though a timer
- * signal may arrive some microseconds late (we measured 4 us typical, 50 us
- * at the 99.9th percentile, 160 us at most, on this VM).  A backend that
- * allocates thus reads the clock on about one call in ten plus once per
- * millisecond, and takes one signal per millisecond; an idle one takes
- * none (only a call arms the timer).
+ * where even rdtsc costs 17 ns), so a backend that calls many times per
+ * millisecond (TSO_HOT_CALLS calls within one, as a query over many rows
+ * does) keeps the floor it read until shortly before the next millisecond
+ * boundary, when a timeout of PostgreSQL's own SIGALRM multiplexer
+ * (utils/timeout.h) marks it stale.  Within the last TSO_CLOCK_MARGIN_US
+ * of a millisecond every call reads the clock, so that a timer signal
+ * that arrives some microseconds late (we measured 4 us typical, 50 us at
+ * the 99.9th percentile and 160 us at most on this VM) still leaves the
+ * floor exact across the boundary.  A signal later than the margin (the
+ * timer's CPU held up by the hypervisor while the backend runs on another)
+ * leaves the floor one millisecond behind for that long: the IDs are then
+ * of the millisecond before, still increasing.  A backend in such a loop
+ * reads the clock on about one call in ten and takes one signal per
+ * millisecond.  Calls less frequent than that (one ID per transaction)
+ * read the clock every time and arm no timer, so they cause no signal and
+ * no syscall.
  *
  * The floor is marked stale also at the end of every transaction
  * (PostgresMain's error recovery disables all timeouts, ours included) and
  * when idalloc.debug_tso_clock_offset changes.  A realtime clock stepped
- * backward after a read leaves the (higher) old floor in place until the
- * clock passes it again, which is what max() gives anyway; one stepped
- * forward makes the timer fire at once.  Whatever the floor, the counter
+ * backward after a read leaves the (higher) old floor in place until it
+ * goes stale, which is what max() gives anyway.  One stepped forward is
+ * seen when the timer fires, at most a millisecond later (setitimer counts
+ * elapsed time, not wall-clock time).  Whatever the floor, the counter
  * never goes backward: it only rises.
  *
  * Only regular backends use the timer: other processes (background
  * workers of other extensions calling idalloc through SPI, single-user
  * mode) may not run timeout.c's SIGALRM handler, and read the clock on
- * every call.
+ * every call.  The timeout is registered at a backend's first hot loop and
+ * takes one of the ten USER_TIMEOUT slots (RegisterTimeout is FATAL when
+ * other extensions have taken all ten).
  */
 #define TSO_CLOCK_MARGIN_US		100
+#define TSO_HOT_CALLS			16
 
 volatile sig_atomic_t idalloc_tso_clock_fresh = false;
 int64		idalloc_tso_clock_floor = 0;
 
 static TimeoutId tso_timeout = MAX_TIMEOUTS;	/* not registered yet */
+static int64 tso_last_ms = -1;	/* the millisecond of the last reading */
+static int	tso_calls_in_ms = 0;	/* readings within it */
 
 /* timeout handler (in the SIGALRM handler): the millisecond is ending */
 static void
@@ -191,7 +203,7 @@ idalloc_tso_forget_clock(void)
 	idalloc_tso_clock_fresh = false;
 }
 
-/* The slow side of idalloc_tso_floor(): read the clock, arm the timer. */
+/* The slow side of idalloc_tso_floor(): read the clock, maybe arm the timer. */
 int64
 idalloc_tso_read_clock(void)
 {
@@ -203,7 +215,16 @@ idalloc_tso_read_clock(void)
 	(void) clock_gettime(CLOCK_REALTIME, &ts);
 	unix_ms = (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	floor = tso_floor_of(unix_ms);
+#ifndef WIN32
 	if (!IsUnderPostmaster || MyBackendType != B_BACKEND)
+		return floor;
+	/* not called often enough for a timer to pay */
+	if (unix_ms != tso_last_ms)
+	{
+		tso_last_ms = unix_ms;
+		tso_calls_in_ms = 0;
+	}
+	if (++tso_calls_in_ms < TSO_HOT_CALLS)
 		return floor;
 	/* within the margin before the boundary: read again on the next call */
 	if (ts.tv_nsec % 1000000 >= (1000 - TSO_CLOCK_MARGIN_US) * 1000)
@@ -223,6 +244,7 @@ idalloc_tso_read_clock(void)
 	if (!get_timeout_active(tso_timeout) ||
 		get_timeout_finish_time(tso_timeout) != stale_at)
 		enable_timeout_at(tso_timeout, stale_at);
+#endif
 	return floor;
 }
 

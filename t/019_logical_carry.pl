@@ -20,7 +20,11 @@
 #       on idalloc's table) travels with the persister's next write, which
 #       the caller asked for;
 #   (e) the subscriber's apply never lowers an allocator: an allocator the
-#       subscriber advanced past the publisher stays there.
+#       subscriber advanced past the publisher stays there;
+#   (f) a tso allocator (issue 9) whose publisher's clock runs a day ahead:
+#       the subscriber, with the real clock, continues above every ID the
+#       publisher handed out (its clock would not get it there: the
+#       replicated window does).
 use strict;
 use warnings;
 
@@ -139,6 +143,34 @@ steady(20, 'side');
 marker();
 cmp_ok(sq($sub, "SELECT idalloc_one('side')"), '>=', 9000000000000,
 	"(e) the apply did not lower the subscriber's allocator");
+
+# --- (f) tso ------------------------------------------------------------------
+{
+	sq($pub, "SELECT idalloc_create('events', kind => 'tso')");
+	my $sql = "SET client_min_messages = error;
+		SET idalloc.debug_tso_clock_offset = '1d';\n"
+	  . join('', map {
+		"SELECT start_id, end_id FROM idalloc_batch('events', 300000);\n"
+		  . "INSERT INTO orders SELECT idalloc_one('events'), 'event' RETURNING id, id + 1;\n"
+		  . "SELECT pg_sleep(0.01);\n"
+	  } 1 .. 20);
+	my $tmax = 0;
+	for my $line (lines(sq($pub, $sql)))
+	{
+		next unless $line =~ /^(\d+)\|(\d+)$/;
+		$ids->add_range('events', 'publisher', $1, $2);
+		$tmax = $2 - 1 if $2 - 1 > $tmax;
+	}
+	cmp_ok(sq($pub, "SELECT physical > now() + interval '23 hours' FROM idalloc_tso_decode($tmax)"),
+		'eq', 't', "(f) the publisher's tso IDs run a day ahead");
+	marker();
+	my $tfirst = sq($sub, "SELECT idalloc_one('events')");
+	cmp_ok($tfirst, '>', $tmax,
+		"(f) the subscriber's tso allocator continues above every ID of the publisher ($tfirst > $tmax)");
+	is(sq($sub, "SELECT kind FROM idalloc_allocators WHERE name = 'events'"),
+		'tso', "(f) it is a tso allocator on the subscriber too");
+	$ids->add_ids('events', 'subscriber', $tfirst);
+}
 
 # --- (c) switch-over ---------------------------------------------------------
 $max = steady(30);

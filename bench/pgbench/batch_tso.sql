@@ -1,0 +1,1 @@
+SELECT * FROM idalloc_batch('tso', 1000000);
