@@ -51,7 +51,8 @@ CREATE OR REPLACE VIEW @extschema@.idalloc_allocators AS
            COALESCE(s.block_advances, 0) AS block_advances,
            COALESCE(s.cached_ranges, 0) AS cached_ranges,
            COALESCE(t.step, r.block) AS step,
-           COALESCE(t.waits, 0) AS waits
+           COALESCE(t.waits, 0) AS waits,
+           r.source
       FROM @extschema@.idalloc_registry r
       LEFT JOIN @extschema@.idalloc_allocator_state() s ON s.id = r.id
       LEFT JOIN @extschema@.idalloc_allocator_steps() t ON t.id = r.id;
@@ -68,3 +69,28 @@ CREATE FUNCTION @extschema@.idalloc_tso_from(ts timestamptz)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'idalloc_tso_from'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+--
+-- 1.1: sources (issue 10).  The conninfo of a sourced allocator, password
+-- included: readable by superusers only (no privilege for anyone else) and
+-- not dumped.  idalloc_registry.source (readable by PUBLIC, dumped, shown
+-- by the view) holds only the authority's host, port and database name.
+--
+CREATE TABLE @extschema@.idalloc_source_conninfo (
+    id          bigint  NOT NULL PRIMARY KEY,
+    conninfo    text    NOT NULL
+);
+REVOKE ALL ON @extschema@.idalloc_source_conninfo FROM PUBLIC;
+COMMENT ON TABLE @extschema@.idalloc_source_conninfo IS
+    'idalloc: conninfo of sourced allocators (superusers only); use idalloc_create/idalloc_alter';
+
+-- idalloc_alter gains source (a sourced allocator's authority)
+DROP FUNCTION @extschema@.idalloc_alter(text, bigint, integer);
+CREATE FUNCTION @extschema@.idalloc_alter(allocator text,
+                                          block bigint DEFAULT NULL,
+                                          cache integer DEFAULT NULL,
+                                          source text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'idalloc_alter'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.idalloc_alter(text, bigint, integer, text) FROM PUBLIC;

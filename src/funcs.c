@@ -479,8 +479,10 @@ take_global(LocalEntry *entry, int64 count, bool counted, int64 *first)
 			case IDALLOC_RESERVED:
 				break;
 		}
-		if (idalloc_take_slow(&entry->ref, entry->name, count, PG_INT64_MIN,
-							  first) == IDALLOC_STALE)
+		if ((entry->ref.slot->sourced ?
+			 idalloc_source_take_slow(&entry->ref, entry->name, count) :
+			 idalloc_take_slow(&entry->ref, entry->name, count, PG_INT64_MIN,
+							   first)) == IDALLOC_STALE)
 		{
 			entry->ref.slot = NULL;
 			return false;
@@ -659,6 +661,22 @@ idalloc_batch(PG_FUNCTION_ARGS)
 
 /* ---------- management ---------- */
 
+/*
+ * Setting a source is for superusers only: the conninfo makes this server
+ * connect wherever it says, as the server's OS user, with its files.
+ */
+static void
+check_source_allowed(const char *name)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set the source of allocator \"%s\"",
+						name),
+				 errdetail("Only superusers may set an allocator's source."),
+				 errhidestmt(true)));
+}
+
 Datum
 idalloc_create(PG_FUNCTION_ARGS)
 {
@@ -667,6 +685,8 @@ idalloc_create(PG_FUNCTION_ARGS)
 	int64		block;
 	int32		cache;
 	char	   *kind;
+	char	   *conninfo = NULL;
+	char	   *display = NULL;
 	int64		id;
 	IdallocRow	row;
 	IdallocRegistry reg;
@@ -692,16 +712,32 @@ idalloc_create(PG_FUNCTION_ARGS)
 	check_positive(block, "block");
 	check_positive(cache, "cache");
 	if (!PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("allocator sources are not supported yet")));
-	check_writable("idalloc_create()");
+	{
+		IdallocRegistry inst;
 
-	id = idalloc_row_insert(name, start, block, cache, kind, &reg);
+		conninfo = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		check_source_allowed(name);
+		if (strcmp(kind, "tso") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an allocator of kind \"tso\" cannot have a source"),
+					 errdetail("In idalloc 1.1 a source is for \"counter\" allocators."),
+					 errhidestmt(true)));
+		display = idalloc_source_display(conninfo, name);
+		(void) idalloc_registry_find(&inst, false);
+		idalloc_source_check_installed(&inst);
+	}
+	check_writable("idalloc_create()");
+	if (conninfo != NULL)
+		idalloc_source_verify(conninfo, name, display);
+
+	id = idalloc_row_insert(name, start, block, cache, kind, display, &reg);
 	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("allocator \"%s\" already exists", name)));
+	if (conninfo != NULL)
+		idalloc_source_set_conninfo(&reg, id, conninfo);
 
 	/*
 	 * Take a slot now: the limit is checked at create, as promised.  The
@@ -746,6 +782,7 @@ idalloc_drop(PG_FUNCTION_ARGS)
 	id = idalloc_row_delete(name, &reg);
 	if (id == 0)
 		report_missing(name);
+	idalloc_source_forget(&reg, id);
 	idalloc_remember_drop(reg.extoid, id);
 	/* this backend looks it up again (and no longer finds it) */
 	if ((entry = local_entry_if_any(name)) != NULL)
@@ -759,6 +796,8 @@ idalloc_alter(PG_FUNCTION_ARGS)
 	char		name[NAMEDATALEN];
 	int64		block = -1;
 	int32		cache = -1;
+	char	   *conninfo = NULL;
+	char	   *display = NULL;
 	IdallocRow	row;
 	IdallocRegistry reg;
 
@@ -775,9 +814,29 @@ idalloc_alter(PG_FUNCTION_ARGS)
 		cache = PG_GETARG_INT32(2);
 		check_positive(cache, "cache");
 	}
+	/* (the 1.0 signature has no source) */
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+	{
+		conninfo = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		check_source_allowed(name);
+		display = idalloc_source_display(conninfo, name);
+	}
 	check_writable("idalloc_alter()");
 	if (!idalloc_row_by_name(name, &row, &reg))
 		report_missing(name);
+	if (conninfo != NULL)
+	{
+		if (!row.sourced)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("allocator \"%s\" has no source: a local allocator cannot become sourced",
+							name),
+					 errhint("Create a new allocator with a source instead."),
+					 errhidestmt(true)));
+		idalloc_source_verify(conninfo, name, display);
+		idalloc_row_set_source(row.id, display, &reg);
+		idalloc_source_set_conninfo(&reg, row.id, conninfo);
+	}
 	idalloc_alter_sizes(reg.extoid, row.id, block, cache);
 	PG_RETURN_VOID();
 }
@@ -810,7 +869,25 @@ idalloc_advance(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 1, "next_id");
 	name_from_text(PG_GETARG_TEXT_PP(0), name);
 	check_writable("idalloc_advance()");
-	PG_RETURN_INT64(advance_to(local_entry(name), PG_GETARG_INT64(1)));
+	{
+		LocalEntry *entry = local_entry(name);
+
+		if (entry->ref.slot == NULL)
+			resolve(entry);
+		if (entry->ref.slot->sourced)
+		{
+			IdallocRegistry reg;
+			int64		next;
+
+			/* forwarded to the authority; then nothing held here is used */
+			(void) idalloc_registry_find(&reg, false);
+			next = idalloc_source_advance(&reg, entry->ref.id, name,
+										  PG_GETARG_INT64(1));
+			idalloc_source_drop_held(&entry->ref);
+			PG_RETURN_INT64(next);
+		}
+		PG_RETURN_INT64(advance_to(entry, PG_GETARG_INT64(1)));
+	}
 }
 
 /* Drop this session's cached range, so the next ID comes from the global counter. */

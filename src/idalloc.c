@@ -59,6 +59,7 @@ bool		idalloc_wait_for_sync_standby = true;
 bool		idalloc_internal_write = false;
 int			idalloc_internal_depth = 0;
 int			idalloc_debug_tso_clock_offset = 0;
+int			idalloc_source_timeout = 5000;
 
 typedef enum PendingKind
 {
@@ -440,6 +441,15 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, assign_debug_tso_clock_offset, NULL);
+
+	DefineCustomIntVariable("idalloc.source_timeout",
+							"How long a sourced allocator waits for its authority before it fails.",
+							"Also bounds each connection attempt and query to the authority.",
+							&idalloc_source_timeout,
+							5000, 1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("idalloc.wait_for_sync_standby",
 							 "Makes a block advance wait for the synchronous standbys, as a commit would.",

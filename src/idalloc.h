@@ -175,6 +175,12 @@ typedef struct IdallocSlot
 			 * tell a realtime jump from time passing (tso.c).
 			 */
 			bool		tso;
+			/*
+			 * a sourced allocator (source.c): its blocks come from the
+			 * authority, are not contiguous, and are taken with the
+			 * compare-and-swap of idalloc_take_fast only (never past end)
+			 */
+			bool		sourced;
 			int64		tso_real_ms;
 			int64		tso_mono_ms;
 
@@ -195,6 +201,19 @@ typedef struct IdallocSlot
 			 */
 			pg_atomic_uint32 carry_pending;
 			ConditionVariable published;
+
+			/*
+			 * Sourced allocators (under the slot lock): a block fetched
+			 * ahead from the authority, [spare_start, spare_end), taken
+			 * over by the caller that runs out of the current one (empty:
+			 * spare_end == 0); the largest batch a waiting caller needs
+			 * (the worker fetches it plus a step); bumped when a fetch
+			 * failed (the error is in the slot's IdallocSourceError).
+			 */
+			int64		spare_start;
+			int64		spare_end;
+			int64		need_count;
+			pg_atomic_uint32 source_failures;
 		};
 		char		pad_cold[2 * PG_CACHE_LINE_SIZE];
 	};
@@ -265,6 +284,7 @@ typedef struct IdallocRow
 	int64		persisted_end;
 	int32		cache;
 	bool		tso;			/* kind 'tso' (else 'counter') */
+	bool		sourced;		/* has a source (source.c) */
 } IdallocRow;
 
 /* Outcome of a slow-path attempt. */
@@ -355,6 +375,19 @@ extern void idalloc_stash_subxact(bool commit, SubTransactionId subid,
 /* shmem.c */
 extern IdallocShared *idalloc_shared;
 extern IdallocSlot *idalloc_slots;
+
+/*
+ * The last failure of a sourced allocator's fetch (source.c), for its
+ * callers to report: one per slot, after the slots, under the slot lock.
+ */
+typedef struct IdallocSourceError
+{
+	int			sqlerrcode;		/* 0: none */
+	char		message[256];	/* names the allocator and the host only */
+	char		detail[512];	/* the authority's or libpq's own words */
+} IdallocSourceError;
+
+extern IdallocSourceError *idalloc_source_errors;
 extern Size idalloc_shmem_size(void);
 extern void idalloc_shmem_init(void);
 extern void idalloc_shmem_request(void);
@@ -417,7 +450,8 @@ idalloc_take_fast(const IdallocRef *ref, int64 count, int64 *first,
 
 	cur = pg_atomic_read_u64(&slot->next);
 	end = (int64) pg_atomic_read_u64(&slot->end);
-	if (likely(count <= IDALLOC_FAA_MAX_COUNT && end <= IDALLOC_FAA_LIMIT))
+	if (likely(count <= IDALLOC_FAA_MAX_COUNT && end <= IDALLOC_FAA_LIMIT &&
+			   !slot->sourced))
 	{
 		int64		start;
 
@@ -464,6 +498,30 @@ extern IdallocTake idalloc_take_reserved(IdallocRef *ref, const char *name,
 										 int64 first, int64 count,
 										 uint32 epoch);
 
+/* shmem.c, for source.c */
+extern LWLock *idalloc_slot_lock(IdallocSlot *slot);
+extern void idalloc_raise_next(IdallocSlot *slot, int64 floor);
+extern void idalloc_publish_step(IdallocSlot *slot, int64 step);
+extern int64 idalloc_adapt_step(int64 step, TimestampTz last_advance,
+								TimestampTz now);
+
+/* source.c */
+extern int	idalloc_source_timeout;
+extern char *idalloc_source_display(const char *conninfo,
+									const char *allocator);
+extern void idalloc_source_check_installed(const IdallocRegistry *reg);
+extern void idalloc_source_set_conninfo(const IdallocRegistry *reg, int64 id,
+										const char *conninfo);
+extern void idalloc_source_forget(const IdallocRegistry *reg, int64 id);
+extern void idalloc_source_verify(const char *conninfo, const char *name,
+								  const char *display);
+extern bool idalloc_source_fetch_ahead(Oid dboid, int slotno);
+extern IdallocTake idalloc_source_take_slow(IdallocRef *ref, const char *name,
+											int64 count);
+extern int64 idalloc_source_advance(const IdallocRegistry *reg, int64 id,
+									const char *name, int64 target);
+extern void idalloc_source_drop_held(IdallocRef *ref);
+
 /* worker.c */
 extern void idalloc_worker_shmem_request(void);
 extern void idalloc_worker_shmem_init(void);
@@ -487,7 +545,7 @@ idalloc_check_ahead(IdallocSlot *slot, int64 taken_end)
 	int64		end = (int64) pg_atomic_read_u64(&slot->end);
 
 	if (unlikely(end - taken_end < (int64) pg_atomic_read_u64(&slot->low_water)) &&
-		end < IDALLOC_MAX_END && idalloc_persister)
+		end < IDALLOC_MAX_END && (idalloc_persister || slot->sourced))
 		idalloc_request_ahead(slot);
 }
 
@@ -545,11 +603,14 @@ extern void idalloc_restart_load(void);
 extern void idalloc_restart_save(int code, Datum arg);
 
 /* persist.c */
+extern bool idalloc_row_by_id(int64 id, IdallocRow *row, char **name);
 extern bool idalloc_row_by_name(const char *name, IdallocRow *row,
 								IdallocRegistry *reg);
 extern int64 idalloc_row_insert(const char *name, int64 start, int64 block,
 								int32 cache, const char *kind,
-								IdallocRegistry *reg);
+								const char *source, IdallocRegistry *reg);
+extern void idalloc_row_set_source(int64 id, const char *source,
+								   IdallocRegistry *reg);
 extern int64 idalloc_row_delete(const char *name, IdallocRegistry *reg);
 extern bool idalloc_persist_block(Oid extoid, int64 id, const char *name,
 								  int64 cur_next, int64 cur_end,

@@ -82,6 +82,43 @@ row_from_tuple(Relation rel, HeapTuple tup, IdallocRow *row)
 
 		row->tso = !isnull && strcmp(TextDatumGetCString(kind), "tso") == 0;
 	}
+	(void) heap_getattr(tup, Anum_registry_source, desc, &isnull);
+	row->sourced = !isnull;
+}
+
+/*
+ * Look a row up by registry id, as idalloc_row_by_name does; *name gets
+ * the allocator's name (palloc'd).
+ */
+bool
+idalloc_row_by_id(int64 id, IdallocRow *row, char **name)
+{
+	IdallocRegistry reg;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = idalloc_registry_open(AccessShareLock, &reg);
+	ScanKeyInit(&key, Anum_registry_id, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(id));
+	scan = systable_beginscan(rel,
+							  idalloc_registry_index(&reg, IDALLOC_REGISTRY_PKEY),
+							  true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+
+		row_from_tuple(rel, tup, row);
+		*name = TextDatumGetCString(heap_getattr(tup, Anum_registry_name,
+												 RelationGetDescr(rel), &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
@@ -125,7 +162,7 @@ idalloc_row_by_name(const char *name, IdallocRow *row, IdallocRegistry *reg)
  */
 static int64
 registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
-			 IdallocRegistry *reg)
+			 const char *nulls, IdallocRegistry *reg)
 {
 	char	   *sql;
 	int			ret;
@@ -150,9 +187,10 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
 	idalloc_internal_depth = idalloc_trigger_depth();
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
 									false, 0);
-		if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING)
+		if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_DELETE_RETURNING &&
+			ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "SPI_execute_with_args failed: %s",
 				 SPI_result_code_string(ret));
 		if (SPI_processed > 0)
@@ -182,21 +220,45 @@ registry_spi(const char *sql_fmt, int nargs, Oid *argtypes, Datum *values,
  */
 int64
 idalloc_row_insert(const char *name, int64 start, int64 block, int32 cache,
-				   const char *kind, IdallocRegistry *reg)
+				   const char *kind, const char *source,
+				   IdallocRegistry *reg)
 {
-	Oid			argtypes[5] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID};
-	Datum		values[5];
+	Oid			argtypes[6] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID,
+	TEXTOID};
+	Datum		values[6];
+	char		nulls[7] = "      ";
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int64GetDatum(start);
 	values[2] = Int64GetDatum(block);
 	values[3] = Int32GetDatum(cache);
 	values[4] = CStringGetTextDatum(kind);
+	values[5] = source != NULL ? CStringGetTextDatum(source) : (Datum) 0;
+	if (source == NULL)
+		nulls[5] = 'n';
 	return registry_spi("INSERT INTO %s." IDALLOC_REGISTRY_TABLE
-						" (name, start, block, persisted_end, cache, kind)"
-						" VALUES ($1, $2, $3, $2, $4, $5)"
+						" (name, start, block, persisted_end, cache, kind, source)"
+						" VALUES ($1, $2, $3, $2, $4, $5, $6)"
 						" ON CONFLICT (name) DO NOTHING RETURNING id",
-						5, argtypes, values, reg);
+						6, argtypes, values, nulls, reg);
+}
+
+/*
+ * Set the source column of row `id` (what is shown of its conninfo);
+ * transactional.
+ */
+void
+idalloc_row_set_source(int64 id, const char *source, IdallocRegistry *reg)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(source);
+	(void) registry_spi("UPDATE %s." IDALLOC_REGISTRY_TABLE
+						" SET source = $2 WHERE id OPERATOR(pg_catalog.=) $1"
+						" RETURNING id",
+						2, argtypes, values, NULL, reg);
 }
 
 /* Delete a row by name.  Returns its id, or 0 if there is none. */
@@ -209,7 +271,7 @@ idalloc_row_delete(const char *name, IdallocRegistry *reg)
 	values[0] = CStringGetTextDatum(name);
 	return registry_spi("DELETE FROM %s." IDALLOC_REGISTRY_TABLE
 						" WHERE name OPERATOR(pg_catalog.=) $1 RETURNING id",
-						1, argtypes, values, reg);
+						1, argtypes, values, NULL, reg);
 }
 
 /*

@@ -94,6 +94,7 @@
 
 IdallocShared *idalloc_shared = NULL;
 IdallocSlot *idalloc_slots = NULL;
+IdallocSourceError *idalloc_source_errors = NULL;
 
 /* first slot lock in the tranche; lock 0 is the slot-assignment lock */
 static LWLockPadded *idalloc_locks = NULL;
@@ -112,8 +113,9 @@ slot_lock(IdallocSlot *slot)
 Size
 idalloc_shmem_size(void)
 {
-	return add_size(CACHELINEALIGN(sizeof(IdallocShared)),
-					mul_size(idalloc_max_allocators, sizeof(IdallocSlot)));
+	return add_size(add_size(CACHELINEALIGN(sizeof(IdallocShared)),
+							 mul_size(idalloc_max_allocators, sizeof(IdallocSlot))),
+					mul_size(idalloc_max_allocators, sizeof(IdallocSourceError)));
 }
 
 /* Called from shmem_request_hook. */
@@ -144,8 +146,12 @@ idalloc_shmem_init(void)
 		((char *) idalloc_shared + CACHELINEALIGN(sizeof(IdallocShared)));
 	/* shared memory allocations are cache-line aligned: so are the slots */
 	Assert((uintptr_t) idalloc_slots % PG_CACHE_LINE_SIZE == 0);
+	idalloc_source_errors = (IdallocSourceError *)
+		(idalloc_slots + idalloc_max_allocators);
 	if (!found)
 	{
+		memset(idalloc_source_errors, 0,
+			   idalloc_max_allocators * sizeof(IdallocSourceError));
 		idalloc_shared->lock = &idalloc_locks[0].lock;
 		pg_atomic_init_u64(&idalloc_shared->generation_counter, 0);
 		idalloc_shared->nslots = idalloc_max_allocators;
@@ -165,6 +171,11 @@ idalloc_shmem_init(void)
 			pg_atomic_init_u32(&slot->ahead_failures, 0);
 			pg_atomic_init_u32(&slot->carry_pending, 0);
 			slot->need = 0;
+			slot->sourced = false;
+			slot->spare_start = 0;
+			slot->spare_end = 0;
+			slot->need_count = 0;
+			pg_atomic_init_u32(&slot->source_failures, 0);
 			ConditionVariableInit(&slot->published);
 			slot->step = 0;
 			slot->last_advance = 0;
@@ -241,6 +252,10 @@ fill_slot(IdallocSlot *slot, Oid dboid, Oid extoid, int64 id, int64 next,
 	pg_atomic_write_u32(&slot->carry_pending, 0);
 	slot->need = 0;
 	slot->tso = false;			/* the caller sets it from the row */
+	slot->sourced = false;		/* likewise */
+	slot->spare_start = 0;
+	slot->spare_end = 0;
+	slot->need_count = 0;
 	slot->tso_real_ms = 0;
 	slot->tso_mono_ms = 0;
 	pg_atomic_write_u32(&slot->cache_epoch, 0);
@@ -266,7 +281,13 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
 	int64		restart = -1;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if ((int64) pg_atomic_read_u64(&slot->end) > row->persisted_end)
+	if (row->sourced)
+	{
+		/* (never saved; a file of an older build): hold nothing */
+		pg_atomic_write_u64(&slot->next, 0);
+		pg_atomic_write_u64(&slot->end, 0);
+	}
+	else if ((int64) pg_atomic_read_u64(&slot->end) > row->persisted_end)
 	{
 		restart = Max(row->persisted_end,
 					  (int64) pg_atomic_read_u64(&slot->next));
@@ -275,6 +296,7 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
 	}
 	pg_atomic_write_u32(&slot->cache_size, (uint32) Max(row->cache, 1));
 	slot->tso = row->tso;
+	slot->sourced = row->sourced;
 	slot->unverified = false;
 	LWLockRelease(lock);
 	return restart;
@@ -311,9 +333,15 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref,
 	{
 		slot = free_slot;
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
-		fill_slot(slot, dboid, extoid, id, row->persisted_end,
-				  row->persisted_end, row->cache, row->block, false);
+		/* a sourced allocator holds nothing until its first fetch */
+		fill_slot(slot, dboid, extoid, id,
+				  row->sourced ? 0 : row->persisted_end,
+				  row->sourced ? 0 : row->persisted_end,
+				  row->cache, row->block, false);
 		slot->tso = row->tso;
+		slot->sourced = row->sourced;
+		if (row->sourced)
+			idalloc_source_errors[slot - idalloc_slots].sqlerrcode = 0;
 		LWLockRelease(slot_lock(slot));
 		*created = true;
 	}
@@ -584,6 +612,31 @@ adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
 		return halvings >= 62 ? 1 : Max(step >> halvings, 1);
 	}
 	return step;
+}
+
+/* For source.c: the slot lock, and the helpers above. */
+LWLock *
+idalloc_slot_lock(IdallocSlot *slot)
+{
+	return slot_lock(slot);
+}
+
+void
+idalloc_raise_next(IdallocSlot *slot, int64 floor)
+{
+	raise_next(slot, floor);
+}
+
+void
+idalloc_publish_step(IdallocSlot *slot, int64 step)
+{
+	publish_step(slot, step);
+}
+
+int64
+idalloc_adapt_step(int64 step, TimestampTz last_advance, TimestampTz now)
+{
+	return adapt_step(step, last_advance, now);
 }
 
 /*

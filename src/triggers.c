@@ -467,10 +467,22 @@ supported_row(HeapTuple tup, TupleDesc desc, const char *name,
 	bool		source_null;
 	Datum		kind = heap_getattr(tup, Anum_registry_kind, desc, &kind_null);
 
-	(void) heap_getattr(tup, Anum_registry_source, desc, &source_null);
-	if ((kind_null || strcmp(TextDatumGetCString(kind), "counter") == 0 ||
-		 strcmp(TextDatumGetCString(kind), "tso") == 0) &&
-		source_null)
+	Datum		source = heap_getattr(tup, Anum_registry_source, desc, &source_null);
+
+	/*
+	 * A restored row may have a source: what the dump carries of it (host,
+	 * port, database name; never the conninfo, which is not dumped).  A
+	 * subscription's may not: the allocator is the publisher's business.
+	 */
+	if (!source_null && !from_subscription)
+	{
+		(void) idalloc_source_display(TextDatumGetCString(source), name);
+		if (!kind_null && strcmp(TextDatumGetCString(kind), "counter") == 0)
+			return true;
+	}
+	else if ((kind_null || strcmp(TextDatumGetCString(kind), "counter") == 0 ||
+			  strcmp(TextDatumGetCString(kind), "tso") == 0) &&
+			 source_null)
 		return true;
 	ereport(from_subscription ? WARNING : ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -479,6 +491,36 @@ supported_row(HeapTuple tup, TupleDesc desc, const char *name,
 			 from_subscription ?
 			 errdetail("The row was not applied.") : 0));
 	return false;
+}
+
+/*
+ * A restored row's source keeps only what may be shown of a conninfo (the
+ * authority's host, port and database name): a dump made by an older
+ * build, or edited, must not put a password where PUBLIC can read it.
+ */
+static HeapTuple
+shown_source(HeapTuple tup, TupleDesc desc, const char *name)
+{
+	bool		isnull;
+	Datum		source = heap_getattr(tup, Anum_registry_source, desc, &isnull);
+	char	   *given;
+	char	   *shown;
+
+	if (isnull)
+		return tup;
+	given = TextDatumGetCString(source);
+	shown = idalloc_source_display(given, name);
+	if (strcmp(given, shown) != 0)
+	{
+		Datum	   *values = palloc0(desc->natts * sizeof(Datum));
+		bool	   *nulls = palloc0(desc->natts * sizeof(bool));
+		bool	   *replace = palloc0(desc->natts * sizeof(bool));
+
+		values[Anum_registry_source - 1] = CStringGetTextDatum(shown);
+		replace[Anum_registry_source - 1] = true;
+		tup = heap_modify_tuple(tup, desc, values, nulls, replace);
+	}
+	return tup;
 }
 
 /*
@@ -538,6 +580,7 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 		}
 		if (!supported_row(tup, desc, name, from_subscription))
 			return PointerGetDatum(NULL);
+		tup = shown_source(tup, desc, name);
 	}
 
 	/* a new row: an id of ours, and not below a dropped installation */

@@ -435,6 +435,36 @@ persist_one(int i)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * Fetch the next block of sourced slot i from its authority (source.c);
+ * an error of our own (not the authority's, which source.c records for
+ * the callers) is reported, and the slot's waiters woken.
+ */
+static bool
+fetch_one(int i)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool worked = false;
+
+	PG_TRY();
+	{
+		worked = idalloc_source_fetch_ahead(my_dboid, i);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
+		ConditionVariableBroadcast(&idalloc_slots[i].published);
+		worked = true;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	return worked;
+}
+
 /* Persist the next block of every pending slot of this database. */
 static bool
 persist_pending(void)
@@ -449,6 +479,14 @@ persist_pending(void)
 			(pg_atomic_read_u32(&slot->ahead_pending) == 0 &&
 			 pg_atomic_read_u32(&slot->carry_pending) == 0))
 			continue;
+		if (slot->sourced)
+		{
+			/* a block from the authority (source.c) */
+			if (fetch_one(i))
+				worked = true;
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
 		worked = true;
 		persist_one(i);
 		CHECK_FOR_INTERRUPTS();

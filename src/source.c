@@ -1,0 +1,1132 @@
+/*-------------------------------------------------------------------------
+ *
+ * source.c
+ *		Allocators with a source (SPEC "Sources"): one ID space across
+ *		servers, with PostgreSQL as both the authority and the transport.
+ *
+ * An allocator created with source => 'conninfo' keeps no counter of its
+ * own: its blocks are ranges [start_id, end_id) that the allocator of the
+ * same name on the authority hands out through its own idalloc_batch, over
+ * libpq.  The authority flushed each range (and, where configured, had it
+ * acknowledged by its synchronous standbys) before returning it, so a crash
+ * of either side never repeats an ID: after a crash or restart this server
+ * simply fetches a new block (the rest of the old one is a gap).
+ *
+ * Where things live:
+ *	- the conninfo, password included, in the table idalloc_source_conninfo
+ *	  (no privilege for PUBLIC, not dumped); the registry row's source
+ *	  column (readable by PUBLIC, dumped, shown by the view) holds only the
+ *	  authority's host, port and database name (idalloc_source_display);
+ *	- in shared memory, the slot's current block [next, end) and one spare
+ *	  block fetched ahead [spare_start, spare_end), both under the slot
+ *	  lock; blocks are not contiguous (other servers take blocks in
+ *	  between), so IDs are taken from them with the compare-and-swap of
+ *	  idalloc_take_fast, which never passes end (idalloc.h);
+ *	- the last fetch error in idalloc_source_errors[slot], for the callers.
+ *
+ * Who does the network I/O: the persister (worker.c), which fetches the
+ * spare when a caller leaves less than half a step in the current block,
+ * and a block of a waiting caller's batch plus a step when the batch is
+ * larger than what is held.  It reads the conninfo in a short transaction
+ * of its own, then connects and queries with non-blocking libpq and latch
+ * waits (as libpqwalreceiver and postgres_fdw do), holding no lock; only
+ * the installation of a complete, checked result takes the slot lock.  A
+ * caller that runs out takes the spare over under the slot lock, or sleeps
+ * on the slot's condition variable (cancel and statement_timeout work)
+ * until a block arrives, the persister reports a failure (the caller raises
+ * it), or idalloc.source_timeout passes (08006).  idalloc_advance is
+ * forwarded to the authority by the backend itself, with the same
+ * interruptible libpq calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "idalloc.h"
+
+#define CONNINFO_TABLE	"idalloc_source_conninfo"
+
+/* ---------- the conninfo ---------- */
+
+/* append " key=value" to buf, quoting the value as libpq reads it */
+static void
+append_kv(StringInfo buf, const char *key, const char *value)
+{
+	if (buf->len > 0)
+		appendStringInfoChar(buf, ' ');
+	appendStringInfo(buf, "%s=", key);
+	if (value[0] != '\0' && strpbrk(value, " \t\n\r\\'") == NULL)
+	{
+		appendStringInfoString(buf, value);
+		return;
+	}
+	appendStringInfoChar(buf, '\'');
+	for (const char *p = value; *p; p++)
+	{
+		if (*p == '\\' || *p == '\'')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '\'');
+}
+
+/*
+ * What may be shown of a conninfo: the authority's host (or hostaddr),
+ * port and database name, as a conninfo string ("host=a port=5432
+ * dbname=b"); never a password, user or key.  A conninfo libpq cannot
+ * parse is 22023 with libpq's message (which quotes keywords, never
+ * values), and the statement is kept out of the server log: it may hold a
+ * password.
+ */
+char *
+idalloc_source_display(const char *conninfo, const char *allocator)
+{
+	PQconninfoOption *opts;
+	char	   *err = NULL;
+	StringInfoData buf;
+	const char *host = NULL;
+	const char *hostaddr = NULL;
+	const char *port = NULL;
+	const char *dbname = NULL;
+
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		char	   *msg = err != NULL ? pstrdup(err) : pstrdup("out of memory");
+
+		if (err != NULL)
+			PQfreemem(err);
+		/* libpq's messages end with a newline */
+		if (msg[0] != '\0' && msg[strlen(msg) - 1] == '\n')
+			msg[strlen(msg) - 1] = '\0';
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid source for allocator \"%s\": %s",
+						allocator, msg),
+				 errhidestmt(true)));
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			dbname = o->val;
+	}
+	initStringInfo(&buf);
+	if (host != NULL)
+		append_kv(&buf, "host", host);
+	if (hostaddr != NULL)
+		append_kv(&buf, "hostaddr", hostaddr);
+	if (port != NULL)
+		append_kv(&buf, "port", port);
+	if (dbname != NULL)
+		append_kv(&buf, "dbname", dbname);
+	PQconninfoFree(opts);
+	return buf.data;
+}
+
+/* OID of idalloc's conninfo table, InvalidOid if this installation has
+ * none (an installation of 1.0 not updated yet) */
+static Oid
+conninfo_relid(const IdallocRegistry *reg)
+{
+	Oid			relid = get_relname_relid(CONNINFO_TABLE, reg->nsp);
+
+	if (!OidIsValid(relid) ||
+		getExtensionOfObject(RelationRelationId, relid) != reg->extoid)
+		return InvalidOid;
+	return relid;
+}
+
+/* Can this installation hold sources?  0A000 if not (1.0, not updated). */
+void
+idalloc_source_check_installed(const IdallocRegistry *reg)
+{
+	if (!OidIsValid(conninfo_relid(reg)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allocator sources need version 1.1 of extension \"idalloc\""),
+				 errhint("Run ALTER EXTENSION idalloc UPDATE.")));
+}
+
+/*
+ * Run one statement on the conninfo table as the extension's owner, in a
+ * restricted security context, with a fully qualified name.  Returns the
+ * text of the first column of the first row, or NULL.
+ */
+static char *
+conninfo_spi(const IdallocRegistry *reg, const char *sql_fmt, int nargs,
+			 Oid *argtypes, Datum *values, bool read_only)
+{
+	char	   *sql;
+	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
+	char	   *result = NULL;
+
+	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(reg->nsp)));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(reg->owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+								read_only, 0);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_tuptable != NULL && SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			result = MemoryContextStrdup(TopTransactionContext, v);
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
+}
+
+/* Set (insert or replace) the conninfo of allocator `id`; transactional. */
+void
+idalloc_source_set_conninfo(const IdallocRegistry *reg, int64 id,
+							const char *conninfo)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	idalloc_source_check_installed(reg);
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(conninfo);
+	(void) conninfo_spi(reg,
+						"INSERT INTO %s." CONNINFO_TABLE " (id, conninfo)"
+						" VALUES ($1, $2) ON CONFLICT (id) DO UPDATE"
+						" SET conninfo = EXCLUDED.conninfo",
+						2, argtypes, values, false);
+}
+
+/* Forget the conninfo of allocator `id` (its drop); transactional. */
+void
+idalloc_source_forget(const IdallocRegistry *reg, int64 id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+
+	if (!OidIsValid(conninfo_relid(reg)))
+		return;
+	values[0] = Int64GetDatum(id);
+	(void) conninfo_spi(reg,
+						"DELETE FROM %s." CONNINFO_TABLE
+						" WHERE id OPERATOR(pg_catalog.=) $1",
+						1, argtypes, values, false);
+}
+
+/*
+ * The conninfo to connect to allocator `id`'s authority with (palloc'd in
+ * the transaction's context): the stored one, or, for a row restored from
+ * a dump (which carries no conninfo), what the row's source column holds
+ * (host, port and database name: the rest comes from the environment,
+ * such as a passfile).  NULL if the allocator has no source.
+ */
+static char *
+source_conninfo(const IdallocRegistry *reg, int64 id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	char	   *conninfo = NULL;
+
+	values[0] = Int64GetDatum(id);
+	if (OidIsValid(conninfo_relid(reg)))
+		conninfo = conninfo_spi(reg,
+								"SELECT conninfo FROM %s." CONNINFO_TABLE
+								" WHERE id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, true);
+	if (conninfo == NULL)
+		conninfo = conninfo_spi(reg,
+								"SELECT source FROM %s." IDALLOC_REGISTRY_TABLE
+								" WHERE id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, true);
+	return conninfo;
+}
+
+/* ---------- libpq, interruptibly ---------- */
+
+typedef struct SourceFailure
+{
+	int			sqlerrcode;
+	char	   *detail;			/* libpq's or the authority's words */
+} SourceFailure;
+
+static void
+fail_with(SourceFailure *f, int sqlerrcode, const char *detail)
+{
+	char	   *d = pstrdup(detail != NULL ? detail : "");
+	size_t		len = strlen(d);
+
+	while (len > 0 && (d[len - 1] == '\n' || d[len - 1] == ' '))
+		d[--len] = '\0';
+	f->sqlerrcode = sqlerrcode;
+	f->detail = d;
+}
+
+/* milliseconds until deadline (at least 0) */
+static long
+ms_until(TimestampTz deadline)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+	return secs * 1000 + usecs / 1000;
+}
+
+/*
+ * Connect to the authority, waiting on the latch and the socket (as
+ * libpqwalreceiver does): interrupts are served, and the attempt ends at
+ * the deadline.  NULL on failure (*f filled, class 08).
+ */
+static PGconn *
+source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {conninfo, "idalloc source", NULL};
+	PGconn	   *conn;
+	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+	conn = PQconnectStartParams(keys, vals, true);
+	if (conn == NULL)
+	{
+		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		status = PGRES_POLLING_FAILED;
+	while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+	{
+		int			io = status == PGRES_POLLING_READING ?
+			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+		long		timeout = ms_until(deadline);
+		int			rc;
+
+		if (timeout <= 0)
+		{
+			PQfinish(conn);
+			fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+					  "timeout expired while connecting (idalloc.source_timeout)");
+			return NULL;
+		}
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT | io,
+							   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			if (INTERRUPTS_PENDING_CONDITION())
+			{
+				PQfinish(conn);
+				CHECK_FOR_INTERRUPTS();
+				fail_with(f, ERRCODE_CONNECTION_FAILURE, "interrupted");
+				return NULL;
+			}
+		}
+		if (rc & io)
+			status = PQconnectPoll(conn);
+	}
+	if (status == PGRES_POLLING_FAILED)
+	{
+		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * Run one statement on conn and return its last result, waiting on the
+ * latch and the socket until the deadline.  NULL on a failure of the
+ * connection (*f filled, 08006; the caller drops the connection).  An
+ * error the authority reports comes back as a PGRES_FATAL_ERROR result.
+ */
+static PGresult *
+source_exec(PGconn *conn, const char *sql, int nparams,
+			const char *const *params, TimestampTz deadline,
+			SourceFailure *f)
+{
+	PGresult   *last = NULL;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+	{
+		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+		return NULL;
+	}
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			long		timeout = ms_until(deadline);
+			int			rc;
+
+			if (timeout <= 0)
+			{
+				if (last)
+					PQclear(last);
+				fail_with(f, ERRCODE_CONNECTION_FAILURE,
+						  "timeout expired waiting for the authority's answer (idalloc.source_timeout)");
+				return NULL;
+			}
+			rc = WaitLatchOrSocket(MyLatch,
+								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET |
+								   WL_TIMEOUT | WL_SOCKET_READABLE,
+								   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				if (INTERRUPTS_PENDING_CONDITION())
+				{
+					if (last)
+						PQclear(last);
+					CHECK_FOR_INTERRUPTS();
+					fail_with(f, ERRCODE_CONNECTION_FAILURE, "interrupted");
+					return NULL;
+				}
+			}
+			if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			{
+				if (last)
+					PQclear(last);
+				fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+				return NULL;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+	if (last == NULL)
+		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+	return last;
+}
+
+/* An error result of the authority: its SQLSTATE and message in *f. */
+static void
+fail_with_result(SourceFailure *f, PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	int			code = ERRCODE_CONNECTION_FAILURE;
+
+	if (state != NULL && strlen(state) == 5)
+		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	fail_with(f, code, msg != NULL ? psprintf("the authority reported: %s", msg) :
+			  PQresultErrorMessage(res));
+}
+
+/*
+ * The authority's schema of idalloc (quoted), asked once per connection:
+ * the statements name it, as every statement of idalloc does.  NULL on
+ * failure (*f filled).
+ */
+static char *
+authority_schema(PGconn *conn, TimestampTz deadline, SourceFailure *f)
+{
+	PGresult   *res;
+	char	   *nsp = NULL;
+
+	res = source_exec(conn,
+					  "SELECT pg_catalog.quote_ident(n.nspname)"
+					  " FROM pg_catalog.pg_extension e"
+					  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+					  " WHERE e.extname = 'idalloc'",
+					  0, NULL, deadline, f);
+	if (res == NULL)
+		return NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_with_result(f, res);
+	else if (PQntuples(res) != 1)
+		fail_with(f, ERRCODE_UNDEFINED_OBJECT,
+				  "extension \"idalloc\" is not installed in the authority's database");
+	else
+		nsp = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return nsp;
+}
+
+/*
+ * At idalloc_create and idalloc_alter: can this backend reach the
+ * authority, and does it have an allocator of that name?  08001 with
+ * libpq's message if it cannot connect, 42704 if the allocator is
+ * missing there, the authority's own error otherwise.  Interruptible,
+ * and bounded by idalloc.source_timeout.
+ */
+void
+idalloc_source_verify(const char *conninfo, const char *name,
+					  const char *display)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   idalloc_source_timeout);
+	SourceFailure f = {0, NULL};
+	PGconn	   *volatile conn = NULL;
+	bool		ok = false;
+	bool		missing = false;
+
+	PG_TRY();
+	{
+		conn = source_connect(conninfo, deadline, &f);
+		if (conn != NULL)
+		{
+			char	   *nsp = authority_schema(conn, deadline, &f);
+
+			if (nsp != NULL)
+			{
+				const char *params[1] = {name};
+				PGresult   *res;
+
+				res = source_exec(conn,
+								  psprintf("SELECT 1 FROM %s.idalloc_registry WHERE name = $1::pg_catalog.text", nsp),
+								  1, params, deadline, &f);
+				if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+				{
+					ok = PQntuples(res) == 1;
+					missing = !ok;
+				}
+				else if (res != NULL)
+					fail_with_result(&f, res);
+				if (res != NULL)
+					PQclear(res);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		if (conn != NULL)
+			PQfinish(conn);
+	}
+	PG_END_TRY();
+	if (ok)
+		return;
+	if (missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("allocator \"%s\" does not exist on its authority (%s)",
+						name, display),
+				 errhint("Create it there first: a sourced allocator takes its blocks from the authority's allocator of the same name."),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(f.sqlerrcode),
+			 ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ?
+			 errmsg("could not connect to the authority of allocator \"%s\" (%s)",
+					name, display) :
+			 errmsg("the authority (%s) of allocator \"%s\" reported an error",
+					display, name),
+			 f.detail != NULL ? errdetail_internal("%s", f.detail) : 0,
+			 errhidestmt(true)));
+}
+
+/* ---------- the persister's connections ---------- */
+
+/* one cached connection per slot, in the persister (TopMemoryContext) */
+typedef struct SourceConn
+{
+	uint64		generation;		/* of the slot when connected */
+	char	   *conninfo;
+	char	   *nsp;
+	PGconn	   *conn;
+} SourceConn;
+
+static SourceConn *conns = NULL;
+
+static void
+drop_conn(int slotno)
+{
+	SourceConn *c = &conns[slotno];
+
+	if (c->conn != NULL)
+		PQfinish(c->conn);
+	if (c->conninfo != NULL)
+		pfree(c->conninfo);
+	if (c->nsp != NULL)
+		pfree(c->nsp);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A connection for slot slotno to conninfo, made if needed; NULL (*f) on
+ * failure. */
+static SourceConn *
+get_conn(int slotno, uint64 generation, const char *conninfo,
+		 TimestampTz deadline, SourceFailure *f)
+{
+	SourceConn *c;
+	MemoryContext oldcxt;
+
+	if (conns == NULL)
+		conns = MemoryContextAllocZero(TopMemoryContext,
+									   sizeof(SourceConn) * idalloc_shared->nslots);
+	c = &conns[slotno];
+	if (c->conn != NULL &&
+		(c->generation != generation || strcmp(c->conninfo, conninfo) != 0 ||
+		 PQstatus(c->conn) != CONNECTION_OK))
+		drop_conn(slotno);
+	if (c->conn != NULL)
+		return c;
+
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	c->conn = source_connect(conninfo, deadline, f);
+	if (c->conn != NULL)
+	{
+		c->nsp = authority_schema(c->conn, deadline, f);
+		if (c->nsp == NULL)
+		{
+			PQfinish(c->conn);
+			c->conn = NULL;
+		}
+	}
+	if (c->conn != NULL)
+	{
+		c->generation = generation;
+		c->conninfo = pstrdup(conninfo);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return c->conn != NULL ? c : NULL;
+}
+
+/* ---------- fetching a block ---------- */
+
+/*
+ * Ask the authority for `count` IDs of allocator `name`: its
+ * idalloc_batch, which returns a flushed range.  True with [*start, *end)
+ * when the answer is complete and exactly that: anything else (an error,
+ * a broken connection, a malformed answer) yields no range at all.
+ */
+static bool
+fetch_block(SourceConn *c, const char *name, int64 count,
+			TimestampTz deadline, int64 *start, int64 *end, SourceFailure *f)
+{
+	char		countbuf[32];
+	const char *params[2];
+	char	   *sql;
+	PGresult   *res;
+	bool		ok = false;
+
+	snprintf(countbuf, sizeof(countbuf), INT64_FORMAT, count);
+	params[0] = name;
+	params[1] = countbuf;
+	sql = psprintf("SELECT start_id, end_id FROM %s.idalloc_batch($1::pg_catalog.text, $2::pg_catalog.int8)",
+				   c->nsp);
+	res = source_exec(c->conn, sql, 2, params, deadline, f);
+	pfree(sql);
+	if (res == NULL)
+		return false;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_with_result(f, res);
+	else if (PQntuples(res) != 1 || PQnfields(res) != 2 ||
+			 PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  "the authority's idalloc_batch returned no range");
+	else
+	{
+		char	   *e1;
+		char	   *e2;
+
+		errno = 0;
+		*start = strtoll(PQgetvalue(res, 0, 0), &e1, 10);
+		*end = strtoll(PQgetvalue(res, 0, 1), &e2, 10);
+		if (errno != 0 || *e1 != '\0' || *e2 != '\0' || *start < 0 ||
+			*end - *start != count)
+			fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+					  "the authority's idalloc_batch returned a range of another size");
+		else
+			ok = true;
+	}
+	PQclear(res);
+	return ok;
+}
+
+/* the message of a failure of allocator name at `display` (never a password) */
+static void
+record_failure(IdallocSlot *slot, uint64 generation, const char *name,
+			   const char *display, const SourceFailure *f)
+{
+	IdallocSourceError *e = &idalloc_source_errors[slot - idalloc_slots];
+
+	LWLockAcquire(idalloc_slot_lock(slot), LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == generation)
+	{
+		e->sqlerrcode = f->sqlerrcode;
+		if (ERRCODE_TO_CATEGORY(f->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION)
+			snprintf(e->message, sizeof(e->message),
+					 "could not get a block for allocator \"%s\" from its authority (%s)",
+					 name, display);
+		else
+			snprintf(e->message, sizeof(e->message),
+					 "the authority (%s) refused a block for allocator \"%s\"",
+					 display, name);
+		strlcpy(e->detail, f->detail, sizeof(e->detail));
+		pg_atomic_fetch_add_u32(&slot->source_failures, 1);
+	}
+	LWLockRelease(idalloc_slot_lock(slot));
+	ConditionVariableBroadcast(&slot->published);
+}
+
+/*
+ * In the persister: fetch the next block of sourced slot `slotno` if one
+ * is wanted (a spare ahead of need, or a waiting caller's batch).  Called
+ * outside a transaction.  Returns true if it talked to the authority.
+ */
+bool
+idalloc_source_fetch_ahead(Oid dboid, int slotno)
+{
+	IdallocSlot *slot = &idalloc_slots[slotno];
+	LWLock	   *lock = idalloc_slot_lock(slot);
+	uint64		generation;
+	int64		id;
+	int64		cur_next;
+	int64		cur_end;
+	int64		need;
+	int64		step;
+	int64		count;
+	int64		start;
+	int64		end;
+	TimestampTz now;
+	TimestampTz deadline;
+	char	   *name = NULL;
+	char	   *display = NULL;
+	char	   *conninfo = NULL;
+	SourceConn *c;
+	SourceFailure f = {0, NULL};
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	Assert(!IsTransactionState());
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	generation = pg_atomic_read_u64(&slot->generation);
+	if (generation == 0 || slot->dboid != dboid || !slot->sourced ||
+		slot->unverified)
+	{
+		LWLockRelease(lock);
+		return false;
+	}
+	id = slot->id;
+	cur_next = (int64) pg_atomic_read_u64(&slot->next);
+	cur_end = (int64) pg_atomic_read_u64(&slot->end);
+	need = slot->need_count;
+	now = GetCurrentTimestamp();
+	step = idalloc_adapt_step(slot->step, slot->last_advance, now);
+	if (need == 0 &&
+		(slot->spare_end > 0 ||
+		 cur_end - cur_next >= (int64) pg_atomic_read_u64(&slot->low_water)))
+	{
+		/* nothing wanted; a held spare keeps the request answered */
+		if (slot->spare_end == 0)
+			pg_atomic_write_u32(&slot->ahead_pending, 0);
+		LWLockRelease(lock);
+		return false;
+	}
+	LWLockRelease(lock);
+
+	/* the allocator's name, block and conninfo, in a short transaction */
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		IdallocRegistry reg;
+		IdallocRow	row;
+		char	   *n;
+
+		if (idalloc_registry_find(&reg, true) && reg.extoid == slot->extoid &&
+			idalloc_row_by_id(id, &row, &n))
+		{
+			char	   *ci = source_conninfo(&reg, id);
+
+			/* the step within the row's block and idalloc.max_block */
+			step = Max(Min(step, Max((int64) idalloc_max_block, row.block)),
+					   row.block);
+			MemoryContextSwitchTo(TopMemoryContext);
+			name = pstrdup(n);
+			if (ci != NULL)
+			{
+				conninfo = pstrdup(ci);
+				display = idalloc_source_display(ci, name);
+			}
+		}
+		MemoryContextSwitchTo(oldcxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		AbortCurrentTransaction();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	if (name == NULL || conninfo == NULL)
+	{
+		if (name)
+			pfree(name);
+		return false;			/* dropped meanwhile */
+	}
+
+	count = step;
+	if (need > 0 && pg_add_s64_overflow(need, step, &count))
+		count = need;
+
+	/* no lock held from here to the answer */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   idalloc_source_timeout);
+	pgstat_report_activity(STATE_RUNNING, "idalloc: fetching a block from the authority");
+	c = get_conn(slotno, generation, conninfo, deadline, &f);
+	if (c != NULL && !fetch_block(c, name, count, deadline, &start, &end, &f))
+	{
+		/* a broken or timed-out connection is not used again */
+		if (ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
+			f.sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
+			drop_conn(slotno);
+		c = NULL;
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (c == NULL)
+	{
+		record_failure(slot, generation, name, display, &f);
+		pfree(name);
+		pfree(display);
+		pfree(conninfo);
+		return true;
+	}
+
+	/* install it */
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == generation)
+	{
+		int64		held_next = (int64) pg_atomic_read_u64(&slot->next);
+		int64		held_end = (int64) pg_atomic_read_u64(&slot->end);
+
+		if (start < Max(held_end, slot->spare_end))
+		{
+			/* the authority went backward (restored from an old backup?) */
+			IdallocSourceError *e = &idalloc_source_errors[slotno];
+
+			e->sqlerrcode = ERRCODE_DATA_CORRUPTED;
+			snprintf(e->message, sizeof(e->message),
+					 "the authority (%s) handed out a block of allocator \"%s\" below one it handed out before",
+					 display, name);
+			snprintf(e->detail, sizeof(e->detail),
+					 "It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ".",
+					 start, end, Max(held_end, slot->spare_end));
+			pg_atomic_fetch_add_u32(&slot->source_failures, 1);
+		}
+		else
+		{
+			if (start == held_end)
+			{
+				/* contiguous: the current block grows */
+				pg_memory_barrier();
+				pg_atomic_write_u64(&slot->end, (uint64) end);
+			}
+			else if (held_next >= held_end)
+			{
+				/* nothing left in the current block: this one replaces it
+				 * (next first, then end: see idalloc_take_fast) */
+				idalloc_raise_next(slot, start);
+				pg_memory_barrier();
+				pg_atomic_write_u64(&slot->end, (uint64) end);
+			}
+			else
+			{
+				/* a spare, replacing a smaller one (a gap) */
+				slot->spare_start = start;
+				slot->spare_end = end;
+			}
+			slot->last_advance = now;
+			idalloc_publish_step(slot, step);
+			slot->block_advances++;
+			if (slot->need_count <= end - start - step + 1)
+				slot->need_count = 0;
+			idalloc_source_errors[slotno].sqlerrcode = 0;
+		}
+	}
+	LWLockRelease(lock);
+	ConditionVariableBroadcast(&slot->published);
+	pfree(name);
+	pfree(display);
+	pfree(conninfo);
+	return true;
+}
+
+/* ---------- the callers ---------- */
+
+/* Raise the failure recorded in slot's error (copied under the lock). */
+static void
+raise_recorded(const IdallocSourceError *e)
+{
+	ereport(ERROR,
+			(errcode(e->sqlerrcode),
+			 errmsg_internal("%s", e->message),
+			 e->detail[0] != '\0' ? errdetail_internal("%s", e->detail) : 0));
+}
+
+/*
+ * A waiter leaves without its need served: the need must not make the
+ * persister fetch a huge block for nobody.
+ */
+static void
+forget_need_count(IdallocRef *ref, int64 count)
+{
+	IdallocSlot *slot = ref->slot;
+
+	if (LWLockHeldByMe(idalloc_slot_lock(slot)))
+		return;
+	LWLockAcquire(idalloc_slot_lock(slot), LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == ref->generation &&
+		slot->need_count == count)
+		slot->need_count = 0;
+	LWLockRelease(idalloc_slot_lock(slot));
+}
+
+/*
+ * Slow path of a sourced allocator: the current block cannot serve
+ * `count` IDs.  Take the spare over if it can, else ask the persister for
+ * a block (of count plus a step if count is larger than the spare) and
+ * sleep on the slot's condition variable until the slot can serve them
+ * (IDALLOC_RETRY: go back to the fast path), the persister reports a
+ * failure (raised here), or idalloc.source_timeout passes (08006).  What
+ * is held is served first: the persister is asked only once the current
+ * block and the spare cannot serve the request.
+ */
+IdallocTake
+idalloc_source_take_slow(IdallocRef *ref, const char *name, int64 count)
+{
+	IdallocSlot *slot = ref->slot;
+	LWLock	   *lock = idalloc_slot_lock(slot);
+	uint32		failures = pg_atomic_read_u32(&slot->source_failures);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   idalloc_source_timeout);
+	volatile bool asked = false;
+	volatile int result = -1;
+	bool		waited = false;
+	IdallocSourceError err;
+
+	Assert(count > 0);
+	err.sqlerrcode = 0;
+	ConditionVariablePrepareToSleep(&slot->published);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int64		cur_next;
+			int64		cur_end;
+			int64		want;
+
+			LWLockAcquire(lock, LW_EXCLUSIVE);
+			cur_next = (int64) pg_atomic_read_u64(&slot->next);
+			cur_end = (int64) pg_atomic_read_u64(&slot->end);
+			if (pg_atomic_read_u64(&slot->generation) != ref->generation)
+				result = IDALLOC_STALE;
+			else if (!pg_add_s64_overflow(cur_next, count, &want) &&
+					 want <= cur_end)
+				result = IDALLOC_RETRY;
+			else if (slot->spare_end - slot->spare_start >= count)
+			{
+				/* take the spare over (the rest of the current block is a
+				 * gap): next first, then end, see idalloc_take_fast */
+				idalloc_raise_next(slot, slot->spare_start);
+				pg_memory_barrier();
+				pg_atomic_write_u64(&slot->end, (uint64) slot->spare_end);
+				slot->spare_start = slot->spare_end = 0;
+				/* the next spare is asked for at the low water mark */
+				pg_atomic_write_u32(&slot->ahead_pending, 0);
+				result = IDALLOC_RETRY;
+			}
+			else if (pg_atomic_read_u32(&slot->source_failures) != failures &&
+					 idalloc_source_errors[slot - idalloc_slots].sqlerrcode != 0)
+			{
+				err = idalloc_source_errors[slot - idalloc_slots];
+				result = -2;
+			}
+			else
+			{
+				/* a batch the spare cannot hold: a block of its own */
+				if (count > slot->spare_end - slot->spare_start &&
+					count > slot->need_count)
+				{
+					slot->need_count = count;
+					asked = true;
+				}
+				pg_atomic_write_u32(&slot->ahead_pending, 1);
+			}
+			LWLockRelease(lock);
+			if (result != -1)
+				break;
+
+			if (!waited)
+			{
+				pg_atomic_fetch_add_u64(&slot->waits, 1);
+				waited = true;
+			}
+			idalloc_worker_wake(MyDatabaseId);
+			if (GetCurrentTimestamp() >= deadline)
+			{
+				result = -3;
+				break;
+			}
+			(void) ConditionVariableTimedSleep(&slot->published,
+											   Min(100, Max(ms_until(deadline), 1)),
+											   PG_WAIT_EXTENSION);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		if (asked)
+			forget_need_count(ref, count);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ConditionVariableCancelSleep();
+	if (result >= 0)
+		return (IdallocTake) result;
+	if (asked)
+		forget_need_count(ref, count);
+	if (result == -2)
+		raise_recorded(&err);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("timed out waiting for a block of allocator \"%s\" from its authority",
+					name),
+			 errdetail("No block arrived within idalloc.source_timeout (%d ms).",
+					   idalloc_source_timeout),
+			 errhint("Check that the authority is up and reachable; allocation resumes by itself when it is.")));
+	return IDALLOC_STALE;		/* keep the compiler quiet */
+}
+
+/*
+ * idalloc_advance of a sourced allocator: forwarded to the authority (its
+ * allocator of the same name), by this backend, interruptibly.  Returns
+ * the authority's answer (its next ID).  The caller then lets go of what
+ * this server holds, so that every later ID comes from a block fetched
+ * after the advance.
+ */
+int64
+idalloc_source_advance(const IdallocRegistry *reg, int64 id,
+					   const char *name, int64 target)
+{
+	char	   *conninfo = source_conninfo(reg, id);
+	char	   *display;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   idalloc_source_timeout);
+	SourceFailure f = {0, NULL};
+	PGconn	   *volatile conn = NULL;
+	int64		result = 0;
+	bool		ok = false;
+
+	if (conninfo == NULL)
+		elog(ERROR, "allocator \"%s\" has no source", name);
+	display = idalloc_source_display(conninfo, name);
+	PG_TRY();
+	{
+		conn = source_connect(conninfo, deadline, &f);
+		if (conn != NULL)
+		{
+			char	   *nsp = authority_schema(conn, deadline, &f);
+
+			if (nsp != NULL)
+			{
+				char		tbuf[32];
+				const char *params[2];
+				PGresult   *res;
+
+				snprintf(tbuf, sizeof(tbuf), INT64_FORMAT, target);
+				params[0] = name;
+				params[1] = tbuf;
+				res = source_exec(conn,
+								  psprintf("SELECT %s.idalloc_advance($1::pg_catalog.text, $2::pg_catalog.int8)", nsp),
+								  2, params, deadline, &f);
+				if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+					PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+				{
+					result = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+					ok = true;
+				}
+				else if (res != NULL && PQresultStatus(res) != PGRES_TUPLES_OK)
+					fail_with_result(&f, res);
+				else if (res != NULL)
+					fail_with(&f, ERRCODE_PROTOCOL_VIOLATION,
+							  "the authority's idalloc_advance returned nothing");
+				if (res != NULL)
+					PQclear(res);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		if (conn != NULL)
+			PQfinish(conn);
+	}
+	PG_END_TRY();
+	if (!ok)
+		ereport(ERROR,
+				(errcode(f.sqlerrcode),
+				 ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ?
+				 errmsg("could not forward idalloc_advance of allocator \"%s\" to its authority (%s)",
+						name, display) :
+				 errmsg("the authority (%s) refused idalloc_advance of allocator \"%s\"",
+						display, name),
+				 f.detail != NULL ? errdetail_internal("%s", f.detail) : 0));
+	return result;
+}
+
+/*
+ * After a forwarded advance: let go of every block this server holds of
+ * the allocator (current and spare) and void the cached ranges, so that
+ * later IDs come from blocks fetched after the advance.
+ */
+void
+idalloc_source_drop_held(IdallocRef *ref)
+{
+	IdallocSlot *slot = ref->slot;
+
+	LWLockAcquire(idalloc_slot_lock(slot), LW_EXCLUSIVE);
+	if (pg_atomic_read_u64(&slot->generation) == ref->generation)
+	{
+		int64		end = (int64) pg_atomic_read_u64(&slot->end);
+
+		idalloc_raise_next(slot, end);
+		slot->spare_start = slot->spare_end = 0;
+		slot->need_count = 0;
+		pg_atomic_write_u32(&slot->ahead_pending, 0);
+		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
+	}
+	LWLockRelease(idalloc_slot_lock(slot));
+}
