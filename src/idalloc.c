@@ -467,6 +467,7 @@ _PG_init(void)
 	shmem_startup_hook = idalloc_shmem_startup_hook;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = idalloc_object_access;
+	idalloc_source_init();
 	idalloc_triggers_init();
 
 	RegisterXactCallback(idalloc_xact_callback, NULL);

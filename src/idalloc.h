@@ -521,6 +521,7 @@ extern IdallocTake idalloc_source_take_slow(IdallocRef *ref, const char *name,
 extern int64 idalloc_source_advance(const IdallocRegistry *reg, int64 id,
 									const char *name, int64 target);
 extern void idalloc_source_drop_held(IdallocRef *ref);
+extern void idalloc_source_init(void);
 
 /* worker.c */
 extern void idalloc_worker_shmem_request(void);

@@ -54,6 +54,7 @@
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1129,4 +1130,128 @@ idalloc_source_drop_held(IdallocRef *ref)
 		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 	}
 	LWLockRelease(idalloc_slot_lock(slot));
+}
+
+/* ---------- keeping passwords out of the server log ---------- */
+
+/*
+ * Overwrite the value of every password (password=..., sslpassword=...,
+ * and the password of a URI, postgresql://user:password@host) in s with
+ * asterisks, in place.  Returns true if anything was overwritten.
+ */
+static bool
+redact_secrets(char *s)
+{
+	bool		redacted = false;
+
+	if (s == NULL)
+		return false;
+	for (char *p = s; *p; p++)
+	{
+		char	   *v;
+
+		if (pg_strncasecmp(p, "password", 8) == 0)
+		{
+			v = p + 8;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (*v != '=')
+				continue;
+			v++;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (*v == '\'')
+			{
+				/*
+				 * A quoted value: up to the closing quote (\' escaped).
+				 * Inside a SQL literal, as a statement shows it, the
+				 * quotes are doubled: then up to the closing pair.
+				 */
+				bool		doubled = v[1] == '\'';
+
+				for (v += doubled ? 2 : 1; *v; v++)
+				{
+					if (*v == '\'' && (!doubled || v[1] == '\''))
+						break;
+					if (*v == '\\' && v[1] != '\0')
+						*v++ = '*';
+					*v = '*';
+				}
+			}
+			else
+			{
+				for (; *v && *v != ' ' && *v != '\t' && *v != '\n' &&
+					 *v != '\'' && *v != '"' && *v != ','; v++)
+					*v = '*';
+			}
+			redacted = true;
+			p = v - 1;
+		}
+		else if (strncmp(p, "://", 3) == 0)
+		{
+			/* postgresql://user:password@host */
+			char	   *colon = NULL;
+
+			for (v = p + 3; *v && *v != '@' && *v != '/' && *v != ' ' &&
+				 *v != '\''; v++)
+				if (*v == ':' && colon == NULL)
+					colon = v;
+			if (*v == '@' && colon != NULL)
+			{
+				for (char *q = colon + 1; q < v; q++)
+					*q = '*';
+				redacted = true;
+			}
+		}
+	}
+	return redacted;
+}
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static bool
+contains_ci(const char *s, const char *word)
+{
+	size_t		n = strlen(word);
+
+	for (; *s; s++)
+		if (pg_strncasecmp(s, word, n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * emit_log_hook: a message about a statement that sets a source
+ * (log_statement, log_min_duration_statement, an error's STATEMENT line,
+ * the parameters of a prepared statement) has its passwords overwritten
+ * before it reaches the log, and the statement line of an error is left
+ * out when the statement holds one.  Other messages are left alone.
+ */
+static void
+idalloc_emit_log(ErrorData *edata)
+{
+	if (edata->output_to_server &&
+		((edata->message && strstr(edata->message, "idalloc_") != NULL) ||
+		 (edata->detail && strstr(edata->detail, "idalloc_") != NULL) ||
+		 (debug_query_string && strstr(debug_query_string, "idalloc_") != NULL)))
+	{
+		(void) redact_secrets(edata->message);
+		(void) redact_secrets(edata->detail);
+		(void) redact_secrets(edata->detail_log);
+		(void) redact_secrets(edata->context);
+		(void) redact_secrets(edata->internalquery);
+		if (debug_query_string &&
+			(contains_ci(debug_query_string, "password") ||
+			 strstr(debug_query_string, "://") != NULL))
+			edata->hide_stmt = true;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+idalloc_source_init(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = idalloc_emit_log;
 }

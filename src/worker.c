@@ -440,11 +440,21 @@ persist_one(int i)
  * an error of our own (not the authority's, which source.c records for
  * the callers) is reported, and the slot's waiters woken.
  */
+static TimestampTz *fetch_retry_at = NULL;	/* per slot, after an error */
+
 static bool
 fetch_one(int i)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile bool worked = false;
+
+	/* after an error of our own, not again for a second (no log flood) */
+	if (fetch_retry_at == NULL)
+		fetch_retry_at = MemoryContextAllocZero(TopMemoryContext,
+												sizeof(TimestampTz) * idalloc_shared->nslots);
+	if (fetch_retry_at[i] != 0 && GetCurrentTimestamp() < fetch_retry_at[i])
+		return false;
+	fetch_retry_at[i] = 0;
 
 	PG_TRY();
 	{
@@ -458,6 +468,8 @@ fetch_one(int i)
 		AbortCurrentTransaction();
 		pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
 		ConditionVariableBroadcast(&idalloc_slots[i].published);
+		fetch_retry_at[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														1000);
 		worked = true;
 	}
 	PG_END_TRY();
