@@ -94,3 +94,8 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'idalloc_alter'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_alter(text, bigint, integer, text) FROM PUBLIC;
+
+-- pg_dump run by a non-superuser reads the registry's sequence (a config
+-- table's sequence is dumped with it): its value is only the last registry
+-- id, so reading it is granted; nextval/setval (USAGE, UPDATE) are not.
+GRANT SELECT ON SEQUENCE @extschema@.idalloc_registry_id_seq TO PUBLIC;

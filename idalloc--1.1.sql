@@ -249,3 +249,8 @@ CREATE TABLE @extschema@.idalloc_source_conninfo (
 REVOKE ALL ON @extschema@.idalloc_source_conninfo FROM PUBLIC;
 COMMENT ON TABLE @extschema@.idalloc_source_conninfo IS
     'idalloc: conninfo of sourced allocators (superusers only); use idalloc_create/idalloc_alter';
+
+-- pg_dump run by a non-superuser reads the registry's sequence (a config
+-- table's sequence is dumped with it): its value is only the last registry
+-- id, so reading it is granted; nextval/setval (USAGE, UPDATE) are not.
+GRANT SELECT ON SEQUENCE @extschema@.idalloc_registry_id_seq TO PUBLIC;

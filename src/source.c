@@ -702,6 +702,57 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 }
 
 /*
+ * In the persister: allocator `id`'s name, conninfo (and what may be shown
+ * of it), and the step bounded by its row's block and idalloc.max_block,
+ * read in a short transaction of its own.  *name is NULL if the allocator
+ * is gone.  Results in TopMemoryContext.
+ */
+static void
+read_source(Oid extoid, int64 id, int64 *stepp, char **namep,
+			char **displayp, char **conninfop)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	*namep = *displayp = *conninfop = NULL;
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		IdallocRegistry reg;
+		IdallocRow	row;
+		char	   *n;
+
+		if (idalloc_registry_find(&reg, true) && reg.extoid == extoid &&
+			idalloc_row_by_id(id, &row, &n))
+		{
+			char	   *ci = source_conninfo(&reg, id);
+
+			/* the step within the row's block and idalloc.max_block */
+			*stepp = Max(Min(*stepp, Max((int64) idalloc_max_block, row.block)),
+						 row.block);
+			MemoryContextSwitchTo(TopMemoryContext);
+			*namep = pstrdup(n);
+			if (ci != NULL)
+			{
+				*conninfop = pstrdup(ci);
+				*displayp = idalloc_source_display(ci, *namep);
+			}
+		}
+		MemoryContextSwitchTo(oldcxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		AbortCurrentTransaction();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * In the persister: fetch the next block of sourced slot `slotno` if one
  * is wanted (a spare ahead of need, or a waiting caller's batch).  Called
  * outside a transaction.  Returns true if it talked to the authority.
@@ -727,7 +778,6 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	char	   *conninfo = NULL;
 	SourceConn *c;
 	SourceFailure f = {0, NULL};
-	MemoryContext oldcxt = CurrentMemoryContext;
 
 	Assert(!IsTransactionState());
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -757,42 +807,7 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	LWLockRelease(lock);
 
 	/* the allocator's name, block and conninfo, in a short transaction */
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		IdallocRegistry reg;
-		IdallocRow	row;
-		char	   *n;
-
-		if (idalloc_registry_find(&reg, true) && reg.extoid == slot->extoid &&
-			idalloc_row_by_id(id, &row, &n))
-		{
-			char	   *ci = source_conninfo(&reg, id);
-
-			/* the step within the row's block and idalloc.max_block */
-			step = Max(Min(step, Max((int64) idalloc_max_block, row.block)),
-					   row.block);
-			MemoryContextSwitchTo(TopMemoryContext);
-			name = pstrdup(n);
-			if (ci != NULL)
-			{
-				conninfo = pstrdup(ci);
-				display = idalloc_source_display(ci, name);
-			}
-		}
-		MemoryContextSwitchTo(oldcxt);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		AbortCurrentTransaction();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(oldcxt);
+	read_source(slot->extoid, id, &step, &name, &display, &conninfo);
 	if (name == NULL || conninfo == NULL)
 	{
 		if (name)
@@ -808,14 +823,28 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   idalloc_source_timeout);
 	pgstat_report_activity(STATE_RUNNING, "idalloc: fetching a block from the authority");
-	c = get_conn(slotno, generation, conninfo, deadline, &f);
-	if (c != NULL && !fetch_block(c, name, count, deadline, &start, &end, &f))
+	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		/* a broken or timed-out connection is not used again */
-		if (ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
-			f.sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
-			drop_conn(slotno);
-		c = NULL;
+		bool		reused = conns != NULL && conns[slotno].conn != NULL;
+
+		c = get_conn(slotno, generation, conninfo, deadline, &f);
+		if (c != NULL && !fetch_block(c, name, count, deadline, &start, &end, &f))
+		{
+			/* a broken or timed-out connection is not used again */
+			if (ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
+				f.sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
+			{
+				drop_conn(slotno);
+				/* one cached since before the authority restarted: anew */
+				if (reused && GetCurrentTimestamp() < deadline)
+				{
+					c = NULL;
+					continue;
+				}
+			}
+			c = NULL;
+		}
+		break;
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	if (c == NULL)
