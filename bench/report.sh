@@ -325,14 +325,26 @@ bt="$(med batch.tso)"
 row 10 "$M10" "\`SELECT * FROM idalloc_batch('tso', 1000000)\` (pgbench, 1 client)" "$(fmt '%.1f µs' "$bt")" "$(fmt_ratio "$(ratio "$bt" "$(med batch.default)")")" "\`idalloc_batch(1000000)\` (counter)" "" ""
 row 10 "$M10" "WAL of \`SELECT count(idalloc_one('tso')) FROM generate_series(1, 1e6)\` (window 3 s)" "$(fmt '%.0f B' "$(med wal.bytes.tso)"), $(fmt '%g' "$(med wal.sync.tso)") flushes" "" "" "" ""
 
+# 11. issue 10: sourced server
+if grep -q '^src\.ms\.sourced' "$RAW"; then
+	M11="issue 10: 1e6 IDs in one query, \`SELECT count(idalloc_one('srcbench')) FROM generate_series(1, 1e6)\`"
+	sq="$(med src.ms.sourced)"
+	aq="$(med src.ms.authority)"
+	r="$(ratio "$sq" "$aq")"
+	res="$(verdict "$r" "<=" 1.5)"
+	target P11 "${res//\*/}"
+	row 11 "$M11" "on a sourced server (its blocks from the authority over a Unix socket)" "$(fmt '%.1f ms' "$sq") ($(fmt '%.1f' "$(med src.ns.sourced)") ns/call over the floor)" "$(fmt_ratio "$r")" "the same on the authority ($(fmt '%.1f' "$aq") ms, $(fmt '%.1f' "$(med src.ns.authority)") ns/call)" "P11: ≤ 1.5×" "$res"
+	row 11 "$M11" "round trips to the authority for those 1e6 IDs (blocks fetched)" "$(fmt '%g' "$(med src.trips)")" "" "" "" ""
+fi
+
 # ---------------------------------------------------------------------------
 
 echo
 summary=""
-for p in P1 P2 P3 P4 P5 P6 P7 P8 P9 P10; do
+for p in P1 P2 P3 P4 P5 P6 P7 P8 P9 P10 P11; do
 	summary+="$p ${TARGET[$p]:-not measured}; "
 done
-echo "Targets (P1–P6 issue 4, P7–P9 issue 8, P10 issue 9): ${summary%; }."
+echo "Targets (P1–P6 issue 4, P7–P9 issue 8, P10 issue 9, P11 issue 10): ${summary%; }."
 echo
 floor="$(med pc.ms.floor)"
 pin="$(fact pin)"

@@ -100,8 +100,13 @@ stop_server() {
 }
 
 cluster_started=0
+src_started=0
 on_exit() {
 	local rc=$?
+	if ((src_started)); then
+		as_pg "$BINDIR/pg_ctl" stop -D "$RUN/src/data" -m fast -w -t 60 >/dev/null 2>&1 ||
+			as_pg "$BINDIR/pg_ctl" stop -D "$RUN/src/data" -m immediate -w -t 60 >/dev/null 2>&1 || true
+	fi
 	if ((cluster_started)); then
 		if ((rc != 0)); then
 			note "failed (status $rc); last lines of $LOG:"
@@ -277,7 +282,7 @@ declare -A PC_SQL=(
 )
 PC_ORDER=(floor global named cached seq1 seq1000 uuid tso)
 
-note "1/8 per-call cost: SELECT count(f) FROM generate_series(1, $N), $ROUNDS rounds"
+note "1/9 per-call cost: SELECT count(f) FROM generate_series(1, $N), $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${PC_ORDER[@]}")
 	{
@@ -308,7 +313,7 @@ done
 
 SC_VARIANTS=(global cached nextval)
 SC_CLIENTS=(1 2 4 8)
-note "2/8 scaling: 10000 IDs per query, ${SC_CLIENTS[*]} clients, ${SCALE_SECONDS} s each, $ROUNDS rounds"
+note "2/9 scaling: 10000 IDs per query, ${SC_CLIENTS[*]} clients, ${SCALE_SECONDS} s each, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${SC_VARIANTS[@]}")
 	clients=("${SC_CLIENTS[@]}")
@@ -325,7 +330,7 @@ done
 # 3. round trip
 
 RT_VARIANTS=(select1 idalloc nextval)
-note "3/8 round trip: pgbench -M prepared, 1 and 8 clients, ${RT_SECONDS} s each, $ROUNDS rounds"
+note "3/9 round trip: pgbench -M prepared, 1 and 8 clients, ${RT_SECONDS} s each, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${RT_VARIANTS[@]}")
 	pin_server
@@ -342,7 +347,7 @@ done
 # 4. INSERT of 1e6 rows
 
 INS_VARIANTS=(idalloc bigserial identity)
-note "4/8 INSERT of $N rows, $ROUNDS rounds"
+note "4/9 INSERT of $N rows, $ROUNDS rounds"
 psql_bench -c 'CHECKPOINT' >/dev/null
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${INS_VARIANTS[@]}")
@@ -372,7 +377,7 @@ psql_bench -c 'CHECKPOINT' >/dev/null
 # 5. WAL bytes and flushes per 1e6 IDs
 
 WAL_VARIANTS=(global cached seq1 seq1000 tso)
-note "5/8 WAL per $N IDs, $ROUNDS rounds"
+note "5/9 WAL per $N IDs, $ROUNDS rounds"
 # Warm-up: the pages these statements change (the allocator rows, the
 # sequences) were last changed before the CHECKPOINT above; their first
 # change after it would carry a full-page image, which is not per-ID cost.
@@ -407,7 +412,7 @@ done
 # 6. idalloc_batch of 1e6 IDs
 
 BATCH_VARIANTS=(default bigblock tso)
-note "6/8 idalloc_batch($N) round trip, 1 client, ${BATCH_SECONDS} s each, $ROUNDS rounds"
+note "6/9 idalloc_batch($N) round trip, 1 client, ${BATCH_SECONDS} s each, $ROUNDS rounds"
 pin_server
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${BATCH_VARIANTS[@]}")
@@ -421,7 +426,7 @@ unpin_server
 # ---------------------------------------------------------------------------
 # 7. issue 8: the persister and the hot path
 
-note "7/8 issue 8: 8 clients of idalloc_batch(100000) against SELECT 1 (TPS, p99), two sessions on one cache-1 counter, $ROUNDS rounds"
+note "7/9 issue 8: 8 clients of idalloc_batch(100000) against SELECT 1 (TPS, p99), two sessions on one cache-1 counter, $ROUNDS rounds"
 P7_VARIANTS=(batch select1)
 for ((r = 0; r < ROUNDS; r++)); do
 	mapfile -t order < <(rotate "$r" "${P7_VARIANTS[@]}")
@@ -456,7 +461,7 @@ declare -A T9_SQL=(
 )
 T9_ROUNDS=$((3 * ROUNDS))
 T9_ORDER=(floor named tso)
-note "8/8 issue 9: tso against the counter, SELECT count(f) FROM (SELECT generate_series(1, $N) AS x) s, $T9_ROUNDS rounds in one session"
+note "8/9 issue 9: tso against the counter, SELECT count(f) FROM (SELECT generate_series(1, $N) AS x) s, $T9_ROUNDS rounds in one session"
 {
 	for v in "${T9_ORDER[@]}"; do
 		echo "SELECT ${T9_SQL[$v]} FROM (SELECT generate_series(1, $N) AS x) s;"
@@ -487,6 +492,72 @@ for ((r = 0; r < T9_ROUNDS; r++)); do
 	done
 done
 unset ms
+
+# ---------------------------------------------------------------------------
+# 9. issue 10: a sourced server against its authority
+
+# A second throwaway cluster (.run/bench/src, port PORT + 1, same settings)
+# whose allocator 'srcbench' takes its blocks from the bench cluster's
+# allocator of that name over a Unix socket.  Each round, in one session on
+# each server: the floor, then 1e6 idalloc_one('srcbench') in one query;
+# on the sourced server also the number of blocks it fetched for it
+# (block_advances before and after: one round trip each).
+SRC_PORT=$((PORT + 1))
+SRC_DATA="$RUN/src/data"
+install -d -o postgres -g postgres -m 0755 "$RUN/src"
+note "9/9 issue 10: 1e6 IDs in one query on a sourced server (port $SRC_PORT) against its authority, $ROUNDS rounds"
+as_pg "$BINDIR/initdb" -D "$SRC_DATA" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+	>"$RUN/src/initdb.log" 2>&1 || die "initdb of the sourced server failed"
+as_pg tee -a "$SRC_DATA/postgresql.conf" >/dev/null <<CONF
+
+# ---- written by bench/run.sh ----
+port = $SRC_PORT
+listen_addresses = ''
+unix_socket_directories = '$sockdir'
+shared_preload_libraries = 'idalloc'
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+checkpoint_timeout = 1h
+max_wal_size = 8GB
+autovacuum = off
+jit = off
+CONF
+src_started=1
+as_pg "$BINDIR/pg_ctl" start -D "$SRC_DATA" -l "$RUN/src/log" -w -t 60 >/dev/null ||
+	die "pg_ctl start of the sourced server failed"
+psql_src() {
+	as_pg "${clean_env[@]}" "$BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-h "$RUN" -p "$SRC_PORT" -U postgres -d postgres "$@"
+}
+psql_src -c "CREATE EXTENSION idalloc" >/dev/null
+psql_src -c "SELECT idalloc_create('srcbench', source => 'host=$RUN port=$PORT dbname=$DB user=postgres')" >/dev/null
+SRC_Q="SELECT count(idalloc_one('srcbench')) FROM generate_series(1, $N);"
+SRC_F="SELECT count(1) FROM generate_series(1, $N);"
+ADV="SELECT 'adv', block_advances FROM idalloc_allocators WHERE name = 'srcbench';"
+for ((r = 0; r < ROUNDS; r++)); do
+	for side in $( ((r % 2)) && echo sourced authority || echo authority sourced); do
+		script="$(printf '%s\n' "SELECT count(idalloc_one('srcbench')) FROM generate_series(1, 1000);" \
+			'\timing on' '\echo @@ floor' "$SRC_F" '\timing off' "$ADV" '\timing on' \
+			'\echo @@ query' "$SRC_Q" '\timing off' "$ADV")"
+		if [[ "$side" == sourced ]]; then
+			out="$(psql_src -F $'\t' <<<"$script")" || die "psql on the sourced server failed"
+		else
+			out="$(psql_bench -F $'\t' <<<"$script")" || die "psql on the authority failed"
+		fi
+		f="$(awk '/^@@ floor/ { k = 1; next } k && /^Time: / { print $2; exit }' <<<"$out")"
+		q="$(awk '/^@@ query/ { k = 1; next } k && /^Time: / { print $2; exit }' <<<"$out")"
+		[[ -n "$f" && -n "$q" ]] || die "issue 10: no timing ($side)"
+		record "src.ms.$side" "$q"
+		record "src.ns.$side" "$(awk -v t="$q" -v f="$f" -v n="$N" 'BEGIN { printf "%.3f", (t - f) * 1e6 / n }')"
+		if [[ "$side" == sourced ]]; then
+			read -r a0 a1 <<<"$(awk -F'\t' '$1 == "adv" { printf "%s ", $2 }' <<<"$out")"
+			record "src.trips" "$((a1 - a0))"
+		fi
+	done
+done
+as_pg "$BINDIR/pg_ctl" stop -D "$SRC_DATA" -m fast -w -t 60 >/dev/null
+src_started=0
 
 # ---------------------------------------------------------------------------
 # facts, stop, report

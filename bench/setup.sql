@@ -10,6 +10,7 @@ SELECT idalloc_create('cached', cache => 1000);         -- per-backend cache of 
 SELECT idalloc_create('bigblock', block => 1000000000); -- batch test without a flush per call
 SELECT idalloc_create('twosess', block => 1000000000);  -- two sessions on one cache-1 counter (issue 8)
 SELECT idalloc_create('tso', kind => 'tso');            -- kind tso, cache 1, window 3 s (issue 9)
+SELECT idalloc_create('srcbench');                      -- the authority of a sourced server (issue 10)
 
 -- The sequence baselines.
 CREATE SEQUENCE seq_c1 CACHE 1;
