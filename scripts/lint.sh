@@ -61,6 +61,8 @@ fi
 
 PG_INCLUDEDIR="$("$PG_CONFIG" --includedir-server)" || die "pg_config --includedir-server failed"
 [[ -f "$PG_INCLUDEDIR/postgres.h" ]] || die "no postgres.h in $PG_INCLUDEDIR (postgresql-server-dev-15 missing?)"
+# libpq's client header (src/source.c), as the Makefile's $(libpq_srcdir)
+PQ_INCLUDEDIR="$("$PG_CONFIG" --includedir)" || die "pg_config --includedir failed"
 
 cd "$REPO" || die "cannot cd to $REPO"
 mapfile -t SOURCES < <(find src -maxdepth 1 -type f -name '*.c' | LC_ALL=C sort)
@@ -98,8 +100,8 @@ for cfg in "${CONFIGS[@]}"; do
 		--library=posix --library=gnu
 		"--library=$REPO/test/cppcheck-postgres.cfg"
 		"${compiler_defines[@]}" -D_GNU_SOURCE ${cfg:+"$cfg"}
-		-I src -I "$PG_INCLUDEDIR"
-		"--suppress=*:$PG_INCLUDEDIR/*"
+		-I src -I "$PG_INCLUDEDIR" -I "$PQ_INCLUDEDIR"
+		"--suppress=*:$PG_INCLUDEDIR/*" "--suppress=*:$PQ_INCLUDEDIR/*"
 		--inline-suppr
 		--error-exitcode=2
 		"--template={file}:{line}:{column}: {severity}: {message} [{id}]\\n{code}"
@@ -126,7 +128,7 @@ for cfg in "${CONFIGS[@]}"; do
 	echo
 	note "=== clang-tidy ($(config_name "$cfg")) ==="
 	cmd=(clang-tidy --quiet "--config-file=$REPO/.clang-tidy" "${SOURCES[@]}"
-		-- -D_GNU_SOURCE ${cfg:+"$cfg"} -I src -I "$PG_INCLUDEDIR")
+		-- -D_GNU_SOURCE ${cfg:+"$cfg"} -I src -I "$PG_INCLUDEDIR" -I "$PQ_INCLUDEDIR")
 	printf '%q ' "${cmd[@]}"; echo
 	"${cmd[@]}" >"$OUT/tidy.log" 2>&1
 	rc=$?

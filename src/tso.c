@@ -227,7 +227,7 @@ idalloc_tso_read_clock(void)
 	if (++tso_calls_in_ms < TSO_HOT_CALLS)
 		return floor;
 	/* within the margin before the boundary: read again on the next call */
-	if (ts.tv_nsec % 1000000 >= (1000 - TSO_CLOCK_MARGIN_US) * 1000)
+	if (ts.tv_nsec % 1000000 >= (long) (1000 - TSO_CLOCK_MARGIN_US) * 1000)
 		return floor;
 
 	if (tso_timeout == MAX_TIMEOUTS)
