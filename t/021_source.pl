@@ -8,6 +8,7 @@
 #   (a) the authority and both servers allocate at once (pgbench: idalloc_one
 #       and batches): every ID is unique across the three servers, and
 #       everything each session received strictly increases;
+#   (a') the same for an allocator with per-backend caches (cache => 50);
 #   (b) a sourced server stopped in immediate mode and started again reuses
 #       nothing;
 #   (c) 1e6 IDs in one query on a sourced server take a handful of round
@@ -145,6 +146,51 @@ cmp_ok($rows{$_}, '>', 100, "(a) $_ handed out IDs ($rows{$_} calls)") for sort 
 collect($_, $_->name) for ($auth, $s1, $s2);
 is($ids->repeated, 0, '(a) no ID repeats across the three servers (' . $ids->count . ' IDs)')
   or diag join("\n", $ids->repeats);
+
+# --- (a') per-backend caches on sourced allocators -------------------------------
+{
+	$auth->safe_psql('postgres', "SELECT idalloc_create('ocached', block => 500)");
+	for my $node ($s1, $s2)
+	{
+		my $ci = conninfo($auth);
+		$node->safe_psql('postgres',
+			"SELECT idalloc_create('ocached', source => '$ci', cache => 50)");
+	}
+	my $cscript = PostgreSQL::Test::Utils::tempdir . '/cached.sql';
+	PostgreSQL::Test::Utils::append_to_file($cscript, q{
+\set r random(1, 10)
+\if :r <= 8
+INSERT INTO got (client, id) VALUES (:client_id, idalloc_one('ocached'));
+\else
+INSERT INTO got (client, id, n) SELECT :client_id, start_id, end_id - start_id FROM idalloc_batch('ocached', 70);
+\endif
+});
+	my @cruns;
+	for my $node ($s1, $s2)
+	{
+		push @cruns, IPC::Run::start(
+			[ 'pgbench', '-n', '-c', '3', '-j', '3', '-T', '3', '-f', $cscript,
+			  '-h', $node->host, '-p', $node->port, 'postgres' ],
+			'>', \my $out, '2>', \my $err);
+	}
+	my $ok = 1;
+	$ok &&= $_->finish for @cruns;
+	ok($ok, "(a') pgbench on two sourced servers with cache => 50");
+	my $cids = IdallocTest::IdSet->new;
+	for my $node ($s1, $s2)
+	{
+		is(increasing_per_client($node), '0',
+			"(a') " . $node->name . ': each session received strictly increasing IDs (cached)');
+		for my $line (lines($node->safe_psql('postgres', 'SELECT id, id + n FROM got')))
+		{
+			my ($s, $e) = split /\|/, $line;
+			$cids->add_range('ocached', $node->name, $s, $e);
+		}
+		$node->safe_psql('postgres', 'TRUNCATE got');
+	}
+	is($cids->repeated, 0, "(a') no cached ID repeats across the two servers (" . $cids->count . ' IDs)')
+	  or diag join("\n", $cids->repeats);
+}
 
 # --- (b) a sourced server crashes -------------------------------------------------
 $s1->safe_psql('postgres',
