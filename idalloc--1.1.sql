@@ -247,6 +247,10 @@ CREATE TABLE @extschema@.idalloc_source_conninfo (
     conninfo    text    NOT NULL
 );
 REVOKE ALL ON @extschema@.idalloc_source_conninfo FROM PUBLIC;
+-- row security with no policy: members of pg_read_all_data (which bypasses
+-- privileges, not row security) see no row either; superusers and the
+-- owner (idalloc's own reads run as the owner) see them all
+ALTER TABLE @extschema@.idalloc_source_conninfo ENABLE ROW LEVEL SECURITY;
 COMMENT ON TABLE @extschema@.idalloc_source_conninfo IS
     'idalloc: conninfo of sourced allocators (superusers only); use idalloc_create/idalloc_alter';
 

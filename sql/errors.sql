@@ -70,6 +70,9 @@ SELECT err($$SELECT idalloc_create('f', kind => 'tso', source => 'host=localhost
 -- the password); nothing is created either way
 SELECT err($$SELECT idalloc_create('f', source => 'host=x password=secret nonsense=1')$$);
 SELECT err($$SELECT idalloc_create('f', source => 'host=x password')$$);
+-- (libpq's message may quote a piece of a value: masked)
+SELECT err($$SELECT idalloc_create('f', source => 'host=x password=se cret')$$);
+SELECT err($$SELECT idalloc_create('f', source => 'postgresql://u:s%zzecret@h/db')$$);
 SELECT err($$SELECT idalloc_create('f', source => 'host=/nonexistent-idalloc-dir port=1 password=secret')$$);
 SELECT count(*) AS nothing_created FROM idalloc_registry WHERE name = 'f';
 -- a local allocator cannot become sourced

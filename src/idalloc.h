@@ -385,6 +385,8 @@ typedef struct IdallocSourceError
 	int			sqlerrcode;		/* 0: none */
 	char		message[256];	/* names the allocator and the host only */
 	char		detail[512];	/* the authority's or libpq's own words */
+	char		display[128];	/* the authority's host, port, database */
+	int64		high;			/* end of the highest block received */
 } IdallocSourceError;
 
 extern IdallocSourceError *idalloc_source_errors;

@@ -341,7 +341,8 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref,
 		slot->tso = row->tso;
 		slot->sourced = row->sourced;
 		if (row->sourced)
-			idalloc_source_errors[slot - idalloc_slots].sqlerrcode = 0;
+			memset(&idalloc_source_errors[slot - idalloc_slots], 0,
+				   sizeof(IdallocSourceError));
 		LWLockRelease(slot_lock(slot));
 		*created = true;
 	}

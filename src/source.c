@@ -91,12 +91,59 @@ append_kv(StringInfo buf, const char *key, const char *value)
 }
 
 /*
+ * libpq's message about a conninfo it cannot parse, with every quoted
+ * token that is not a keyword of the conninfo (followed there by "=")
+ * replaced by "...": the message may quote a piece of a value, such as a
+ * password ("missing "=" after "cret"").
+ */
+static char *
+mask_values(const char *msg, const char *conninfo)
+{
+	StringInfoData buf;
+	const char *p = msg;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		const char *close;
+
+		if (*p != '"' || (close = strchr(p + 1, '"')) == NULL)
+		{
+			appendStringInfoChar(&buf, *p++);
+			continue;
+		}
+		{
+			size_t		len = close - (p + 1);
+			char	   *token = pnstrdup(p + 1, len);
+			bool		keyword = len == 1 && p[1] == '=';
+
+			for (const char *q = conninfo; !keyword && len > 0 && (q = strstr(q, token)) != NULL; q++)
+			{
+				const char *after = q + len;
+
+				while (*after == ' ' || *after == '\t')
+					after++;
+				keyword = *after == '=' &&
+					(q == conninfo || isspace((unsigned char) q[-1]));
+			}
+			if (keyword)
+				appendBinaryStringInfo(&buf, p, len + 2);
+			else
+				appendStringInfoString(&buf, "\"...\"");
+			pfree(token);
+		}
+		p = close + 1;
+	}
+	return buf.data;
+}
+
+/*
  * What may be shown of a conninfo: the authority's host (or hostaddr),
  * port and database name, as a conninfo string ("host=a port=5432
  * dbname=b"); never a password, user or key.  A conninfo libpq cannot
- * parse is 22023 with libpq's message (which quotes keywords, never
- * values), and the statement is kept out of the server log: it may hold a
- * password.
+ * parse is 22023 with libpq's message (its quotes of anything but a
+ * keyword masked: they may be a piece of a password), and the statement is
+ * kept out of the server log.
  */
 char *
 idalloc_source_display(const char *conninfo, const char *allocator)
@@ -112,7 +159,8 @@ idalloc_source_display(const char *conninfo, const char *allocator)
 	opts = PQconninfoParse(conninfo, &err);
 	if (opts == NULL)
 	{
-		char	   *msg = err != NULL ? pstrdup(err) : pstrdup("out of memory");
+		char	   *msg = err != NULL ? mask_values(err, conninfo) :
+			pstrdup("out of memory");
 
 		if (err != NULL)
 			PQfreemem(err);
@@ -307,6 +355,24 @@ ms_until(TimestampTz deadline)
 	return secs * 1000 + usecs / 1000;
 }
 
+/* Serve pending interrupts; an error (cancel, die) closes conn first. */
+static void
+interrupts_closing(PGconn *conn)
+{
+	if (!INTERRUPTS_PENDING_CONDITION())
+		return;
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
  * Connect to the authority, waiting on the latch and the socket (as
  * libpqwalreceiver does): interrupts are served, and the attempt ends at
@@ -349,13 +415,7 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
-			if (INTERRUPTS_PENDING_CONDITION())
-			{
-				PQfinish(conn);
-				CHECK_FOR_INTERRUPTS();
-				fail_with(f, ERRCODE_CONNECTION_FAILURE, "interrupted");
-				return NULL;
-			}
+			interrupts_closing(conn);
 		}
 		if (rc & io)
 			status = PQconnectPoll(conn);
@@ -412,14 +472,13 @@ source_exec(PGconn *conn, const char *sql, int nparams,
 			if (rc & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
-				if (INTERRUPTS_PENDING_CONDITION())
+				/* (the caller drops the connection on an error) */
+				if (last)
 				{
-					if (last)
-						PQclear(last);
-					CHECK_FOR_INTERRUPTS();
-					fail_with(f, ERRCODE_CONNECTION_FAILURE, "interrupted");
-					return NULL;
+					PQclear(last);
+					last = NULL;
 				}
+				CHECK_FOR_INTERRUPTS();
 			}
 			if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
 			{
@@ -455,6 +514,18 @@ fail_with_result(SourceFailure *f, PGresult *res)
 			  PQresultErrorMessage(res));
 }
 
+/* As libpqwalreceiver does: nothing on the authority's search_path is used. */
+static void
+secure_search_path(PGconn *conn, TimestampTz deadline, SourceFailure *f)
+{
+	PGresult   *res = source_exec(conn,
+								  "SELECT pg_catalog.set_config('search_path', '', false)",
+								  0, NULL, deadline, f);
+
+	if (res != NULL)
+		PQclear(res);
+}
+
 /*
  * The authority's schema of idalloc (quoted), asked once per connection:
  * the statements name it, as every statement of idalloc does.  NULL on
@@ -470,7 +541,7 @@ authority_schema(PGconn *conn, TimestampTz deadline, SourceFailure *f)
 					  "SELECT pg_catalog.quote_ident(n.nspname)"
 					  " FROM pg_catalog.pg_extension e"
 					  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-					  " WHERE e.extname = 'idalloc'",
+					  " WHERE e.extname OPERATOR(pg_catalog.=) 'idalloc'",
 					  0, NULL, deadline, f);
 	if (res == NULL)
 		return NULL;
@@ -508,7 +579,10 @@ idalloc_source_verify(const char *conninfo, const char *name,
 		conn = source_connect(conninfo, deadline, &f);
 		if (conn != NULL)
 		{
-			char	   *nsp = authority_schema(conn, deadline, &f);
+			char	   *nsp;
+
+			secure_search_path(conn, deadline, &f);
+			nsp = authority_schema(conn, deadline, &f);
 
 			if (nsp != NULL)
 			{
@@ -516,7 +590,7 @@ idalloc_source_verify(const char *conninfo, const char *name,
 				PGresult   *res;
 
 				res = source_exec(conn,
-								  psprintf("SELECT 1 FROM %s.idalloc_registry WHERE name = $1::pg_catalog.text", nsp),
+								  psprintf("SELECT 1 FROM %s.idalloc_registry WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text", nsp),
 								  1, params, deadline, &f);
 				if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 				{
@@ -607,6 +681,7 @@ get_conn(int slotno, uint64 generation, const char *conninfo,
 	c->conn = source_connect(conninfo, deadline, f);
 	if (c->conn != NULL)
 	{
+		secure_search_path(c->conn, deadline, f);
 		c->nsp = authority_schema(c->conn, deadline, f);
 		if (c->nsp == NULL)
 		{
@@ -695,6 +770,8 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 					 "the authority (%s) refused a block for allocator \"%s\"",
 					 display, name);
 		strlcpy(e->detail, f->detail, sizeof(e->detail));
+		if (display != NULL)
+			strlcpy(e->display, display, sizeof(e->display));
 		pg_atomic_fetch_add_u32(&slot->source_failures, 1);
 	}
 	LWLockRelease(idalloc_slot_lock(slot));
@@ -705,11 +782,11 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
  * In the persister: allocator `id`'s name, conninfo (and what may be shown
  * of it), and the step bounded by its row's block and idalloc.max_block,
  * read in a short transaction of its own.  *name is NULL if the allocator
- * is gone.  Results in TopMemoryContext.
+ * is gone.  Results in cxt.
  */
 static void
 read_source(Oid extoid, int64 id, int64 *stepp, char **namep,
-			char **displayp, char **conninfop)
+			char **displayp, char **conninfop, MemoryContext cxt)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
@@ -730,7 +807,7 @@ read_source(Oid extoid, int64 id, int64 *stepp, char **namep,
 			/* the step within the row's block and idalloc.max_block */
 			*stepp = Max(Min(*stepp, Max((int64) idalloc_max_block, row.block)),
 						 row.block);
-			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextSwitchTo(cxt);
 			*namep = pstrdup(n);
 			if (ci != NULL)
 			{
@@ -752,13 +829,9 @@ read_source(Oid extoid, int64 id, int64 *stepp, char **namep,
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/*
- * In the persister: fetch the next block of sourced slot `slotno` if one
- * is wanted (a spare ahead of need, or a waiting caller's batch).  Called
- * outside a transaction.  Returns true if it talked to the authority.
- */
-bool
-idalloc_source_fetch_ahead(Oid dboid, int slotno)
+/* idalloc_source_fetch_ahead's work, allocating in cxt */
+static bool
+fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 {
 	IdallocSlot *slot = &idalloc_slots[slotno];
 	LWLock	   *lock = idalloc_slot_lock(slot);
@@ -778,6 +851,7 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	char	   *conninfo = NULL;
 	SourceConn *c;
 	SourceFailure f = {0, NULL};
+	uint32		epoch;
 
 	Assert(!IsTransactionState());
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -789,6 +863,8 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 		return false;
 	}
 	id = slot->id;
+	/* an advance while the fetch is under way voids what it brings */
+	epoch = pg_atomic_read_u32(&slot->cache_epoch);
 	cur_next = (int64) pg_atomic_read_u64(&slot->next);
 	cur_end = (int64) pg_atomic_read_u64(&slot->end);
 	need = slot->need_count;
@@ -807,12 +883,17 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	LWLockRelease(lock);
 
 	/* the allocator's name, block and conninfo, in a short transaction */
-	read_source(slot->extoid, id, &step, &name, &display, &conninfo);
+	read_source(slot->extoid, id, &step, &name, &display, &conninfo, cxt);
 	if (name == NULL || conninfo == NULL)
-	{
-		if (name)
-			pfree(name);
 		return false;			/* dropped meanwhile */
+	/* a restored row (no conninfo stored) connects only to a named host */
+	if (display != NULL && strcmp(display, conninfo) == 0 &&
+		strstr(display, "host") == NULL)
+	{
+		fail_with(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  "No conninfo is stored for this allocator (restored from a dump?), and its source names no host; set it with idalloc_alter(allocator, source => ...).");
+		record_failure(slot, generation, name, display, &f);
+		return true;
 	}
 
 	count = step;
@@ -850,42 +931,44 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	if (c == NULL)
 	{
 		record_failure(slot, generation, name, display, &f);
-		pfree(name);
-		pfree(display);
-		pfree(conninfo);
 		return true;
 	}
 
 	/* install it */
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (pg_atomic_read_u64(&slot->generation) == generation)
+	if (pg_atomic_read_u64(&slot->generation) == generation &&
+		pg_atomic_read_u32(&slot->cache_epoch) != epoch)
+	{
+		/* idalloc_advance ran meanwhile: the block may be below it (a gap) */
+		pg_atomic_write_u32(&slot->ahead_pending, 1);
+	}
+	else if (pg_atomic_read_u64(&slot->generation) == generation)
 	{
 		int64		held_next = (int64) pg_atomic_read_u64(&slot->next);
 		int64		held_end = (int64) pg_atomic_read_u64(&slot->end);
+		IdallocSourceError *e = &idalloc_source_errors[slotno];
 
-		if (start < Max(held_end, slot->spare_end))
+		if (start < Max(Max(held_end, slot->spare_end), e->high))
 		{
 			/* the authority went backward (restored from an old backup?) */
-			IdallocSourceError *e = &idalloc_source_errors[slotno];
-
 			e->sqlerrcode = ERRCODE_DATA_CORRUPTED;
 			snprintf(e->message, sizeof(e->message),
 					 "the authority (%s) handed out a block of allocator \"%s\" below one it handed out before",
 					 display, name);
 			snprintf(e->detail, sizeof(e->detail),
 					 "It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ".",
-					 start, end, Max(held_end, slot->spare_end));
+					 start, end, Max(Max(held_end, slot->spare_end), e->high));
 			pg_atomic_fetch_add_u32(&slot->source_failures, 1);
 		}
 		else
 		{
-			if (start == held_end)
+			if (start == held_end && slot->spare_end == 0)
 			{
 				/* contiguous: the current block grows */
 				pg_memory_barrier();
 				pg_atomic_write_u64(&slot->end, (uint64) end);
 			}
-			else if (held_next >= held_end)
+			else if (held_next >= held_end && slot->spare_end == 0)
 			{
 				/* nothing left in the current block: this one replaces it
 				 * (next first, then end: see idalloc_take_fast) */
@@ -895,10 +978,16 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 			}
 			else
 			{
-				/* a spare, replacing a smaller one (a gap) */
+				/*
+				 * A spare; one held already was too small for a waiting
+				 * batch (it is a gap now, below this one, so that taking
+				 * this one over can raise next past it)
+				 */
 				slot->spare_start = start;
 				slot->spare_end = end;
 			}
+			e->high = end;
+			strlcpy(e->display, display, sizeof(e->display));
 			slot->last_advance = now;
 			idalloc_publish_step(slot, step);
 			slot->block_advances++;
@@ -909,10 +998,30 @@ idalloc_source_fetch_ahead(Oid dboid, int slotno)
 	}
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&slot->published);
-	pfree(name);
-	pfree(display);
-	pfree(conninfo);
 	return true;
+}
+
+/*
+ * In the persister: fetch the next block of sourced slot `slotno` if one
+ * is wanted (a spare ahead of need, or a waiting caller's batch).  Called
+ * outside a transaction.  Returns true if it talked to the authority.
+ * Everything of one fetch lives in a memory context reset at the next.
+ */
+bool
+idalloc_source_fetch_ahead(Oid dboid, int slotno)
+{
+	static MemoryContext fetch_cxt = NULL;
+	MemoryContext oldcxt;
+	bool		fetched;
+
+	if (fetch_cxt == NULL)
+		fetch_cxt = AllocSetContextCreate(TopMemoryContext, "idalloc fetch",
+										  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(fetch_cxt);
+	oldcxt = MemoryContextSwitchTo(fetch_cxt);
+	fetched = fetch_ahead(dboid, slotno, fetch_cxt);
+	MemoryContextSwitchTo(oldcxt);
+	return fetched;
 }
 
 /* ---------- the callers ---------- */
@@ -1051,13 +1160,24 @@ idalloc_source_take_slow(IdallocRef *ref, const char *name, int64 count)
 		forget_need_count(ref, count);
 	if (result == -2)
 		raise_recorded(&err);
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("timed out waiting for a block of allocator \"%s\" from its authority",
-					name),
-			 errdetail("No block arrived within idalloc.source_timeout (%d ms).",
-					   idalloc_source_timeout),
-			 errhint("Check that the authority is up and reachable; allocation resumes by itself when it is.")));
+	{
+		char		display[sizeof(err.display)];
+		bool		worker = idalloc_worker_alive(MyDatabaseId);
+
+		LWLockAcquire(lock, LW_SHARED);
+		strlcpy(display, idalloc_source_errors[slot - idalloc_slots].display,
+				sizeof(display));
+		LWLockRelease(lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("timed out waiting for a block of allocator \"%s\" from its authority%s%s%s",
+						name, display[0] ? " (" : "", display, display[0] ? ")" : ""),
+				 errdetail("No block arrived within idalloc.source_timeout (%d ms).",
+						   idalloc_source_timeout),
+				 worker ?
+				 errhint("Check that the authority is up and reachable; allocation resumes by itself when it is.") :
+				 errhint("No idalloc persister runs for this database to fetch blocks (is max_worker_processes reached?).")));
+	}
 	return IDALLOC_STALE;		/* keep the compiler quiet */
 }
 
@@ -1089,7 +1209,10 @@ idalloc_source_advance(const IdallocRegistry *reg, int64 id,
 		conn = source_connect(conninfo, deadline, &f);
 		if (conn != NULL)
 		{
-			char	   *nsp = authority_schema(conn, deadline, &f);
+			char	   *nsp;
+
+			secure_search_path(conn, deadline, &f);
+			nsp = authority_schema(conn, deadline, &f);
 
 			if (nsp != NULL)
 			{
@@ -1182,12 +1305,12 @@ redact_secrets(char *s)
 		if (pg_strncasecmp(p, "password", 8) == 0)
 		{
 			v = p + 8;
-			while (*v == ' ' || *v == '\t')
+			while (isspace((unsigned char) *v))
 				v++;
 			if (*v != '=')
 				continue;
 			v++;
-			while (*v == ' ' || *v == '\t')
+			while (isspace((unsigned char) *v))
 				v++;
 			if (*v == '\'')
 			{
@@ -1209,9 +1332,19 @@ redact_secrets(char *s)
 			}
 			else
 			{
-				for (; *v && *v != ' ' && *v != '\t' && *v != '\n' &&
-					 *v != '\'' && *v != '"' && *v != ','; v++)
+				/*
+				 * Unquoted: libpq ends it only at whitespace.  In a SQL
+				 * literal a quote in it is doubled; a single one ends the
+				 * literal.
+				 */
+				for (; *v && !isspace((unsigned char) *v); v++)
+				{
+					if (*v == '\'' && v[1] != '\'')
+						break;
+					if (*v == '\'')
+						*v++ = '*';
 					*v = '*';
+				}
 			}
 			redacted = true;
 			p = v - 1;

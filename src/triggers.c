@@ -449,15 +449,18 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 	if (cache == existing->cache || cache < 1)
 		cache = -1;
 	idalloc_alter_sizes(reg->extoid, existing->id, block, cache);
-	if (end > existing->persisted_end)
+	/* a sourced allocator's IDs are the authority's: nothing to raise here */
+	if (end > existing->persisted_end && !existing->sourced)
 		idalloc_raise(reg->extoid, existing->id, end);
 }
 
 /*
  * A new row from a restore or a subscription must be of what this version
- * builds: kind 'counter' or 'tso', no source.  (Else it would run as a plain
- * counter, and a source's conninfo would sit in a table PUBLIC can read.)
- * From a restore: 0A000.  From a subscription: skipped with a WARNING.
+ * builds: kind 'counter' or 'tso'; from a restore, a 'counter' may have a
+ * source (what may be shown of it is kept, see shown_source); from a
+ * subscription, none may: a sourced allocator belongs to the server that
+ * created it.  Else 0A000 from a restore, skipped with a WARNING from a
+ * subscription.
  */
 static bool
 supported_row(HeapTuple tup, TupleDesc desc, const char *name,

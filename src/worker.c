@@ -458,7 +458,17 @@ fetch_one(int i)
 
 	PG_TRY();
 	{
+		uint32		failures = pg_atomic_read_u32(&idalloc_slots[i].source_failures);
+
 		worked = idalloc_source_fetch_ahead(my_dboid, i);
+		/*
+		 * The authority failed us: not again for a while, so that one
+		 * unreachable authority does not take all of the persister's time
+		 * (its callers got the failure)
+		 */
+		if (pg_atomic_read_u32(&idalloc_slots[i].source_failures) != failures)
+			fetch_retry_at[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															200);
 	}
 	PG_CATCH();
 	{
@@ -466,6 +476,7 @@ fetch_one(int i)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
 		pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
 		ConditionVariableBroadcast(&idalloc_slots[i].published);
 		fetch_retry_at[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -483,11 +494,13 @@ persist_pending(void)
 {
 	bool		worked = false;
 
+	/* local blocks first (a flush), then fetches (network round trips) */
+	for (int pass = 0; pass < 2; pass++)
 	for (int i = 0; i < idalloc_shared->nslots; i++)
 	{
 		IdallocSlot *slot = &idalloc_slots[i];
 
-		if (slot->dboid != my_dboid ||
+		if (slot->dboid != my_dboid || slot->sourced != (pass == 1) ||
 			(pg_atomic_read_u32(&slot->ahead_pending) == 0 &&
 			 pg_atomic_read_u32(&slot->carry_pending) == 0))
 			continue;

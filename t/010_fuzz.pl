@@ -303,7 +303,9 @@ sub once_create
 		[ "kind => 'Counter'", ['22023'] ],
 		[ 'kind => NULL',   ['22004'] ],
 		[ "kind => 'tso'",  [ 'ok', '0A000', '53400' ] ],
-		[ "source => 'host=localhost port=1 dbname=postgres'", [ 'ok', '0A000', '53400' ] ],
+		# (nothing listens on port 1: the authority cannot be reached)
+		[ "source => 'host=localhost port=1 dbname=postgres'", [ '08001', '42501' ] ],
+		[ "source => 'host=x nonsense=1'", [ '22023', '42501' ] ],
 		[ 'start => NULL',  ['22004'] ],
 		[ 'cache => NULL',  ['22004'] ],
 		[ 'block => NULL',  [ 'ok', '53400' ] ],
