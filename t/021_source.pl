@@ -22,6 +22,10 @@
 #       the authority being a standby: its 25006;
 #   (g) the password is never visible to a non-superuser: not through the
 #       table, the view, pg_dump, error messages or the server log;
+#   (i) an authority that does not answer (its idalloc_batch waits for a
+#       lock): a waiting caller is cancelled by statement_timeout (57014)
+#       and fails with class 08 after idalloc.source_timeout, consuming
+#       nothing either way; served once the authority answers;
 #   (h) failover of the authority to its synchronous standby: s1 moves with
 #       idalloc_alter(source => ...), s2 follows by itself (multi-host);
 #       no ID repeats across everything handed out before and after.
@@ -333,6 +337,50 @@ is($ids->repeated, 0, '(b) after an immediate stop and start, the sourced server
 			'(g) the password is not in the server log of ' . $node->name
 			  . ' (log_statement = all)');
 	}
+}
+
+# --- (i) an authority that does not answer: cancel, statement_timeout, source_timeout
+{
+	my $ci = conninfo($auth);
+	$auth->safe_psql('postgres', "SELECT idalloc_create('slow', block => 1)");
+	$s1->safe_psql('postgres', "SELECT idalloc_create('slow', source => '$ci')");
+	$s1->safe_psql('postgres', "SELECT idalloc_one('slow')");
+	my $held = sub {
+		$s1->safe_psql('postgres',
+			"SELECT next_id || '/' || persisted_until FROM idalloc_allocators WHERE name = 'slow'");
+	};
+	my $before = $held->();
+
+	# the authority's idalloc_batch waits for this lock: every fetch hangs
+	my $lock = $auth->background_psql('postgres');
+	$lock->query_safe('BEGIN');
+	$lock->query_safe('LOCK TABLE idalloc_registry IN ACCESS EXCLUSIVE MODE');
+
+	# a batch larger than what s1 holds must wait for a fetch
+	my ($st, $out, $err) = sqlstate_of($s1,
+		"SET statement_timeout = '1s'; SELECT * FROM idalloc_batch('slow', 300000)");
+	is($st, '57014', '(i) a caller waiting for the authority is cancelled by statement_timeout');
+	is($held->(), $before, '(i) and consumed nothing of what the server holds');
+
+	my $t0 = time;
+	($st, $out, $err) = sqlstate_of($s1,
+		"SET idalloc.source_timeout = '2s'; SELECT * FROM idalloc_batch('slow', 300000)");
+	my $elapsed = time - $t0;
+	like($st, qr/^08/, "(i) without statement_timeout it fails with class 08 ($st)");
+	like($err, qr/allocator "slow"/, '(i) naming the allocator');
+	cmp_ok($elapsed, '<', 2 + 5, sprintf('(i) after idalloc.source_timeout (2 s; %.1f s)', $elapsed));
+	is($held->(), $before, '(i) again consuming nothing');
+
+	$lock->query_safe('COMMIT');
+	$lock->quit;
+	my $ok = 0;
+	for (1 .. 30)
+	{
+		($st) = sqlstate_of($s1, "SELECT * FROM idalloc_batch('slow', 300000)");
+		if ($st eq '') { $ok = 1; last; }
+		sleep 1;
+	}
+	ok($ok, '(i) once the authority answers again, the batch is served');
 }
 
 # --- (h) failover of the authority to its synchronous standby ---------------------
