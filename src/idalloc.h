@@ -517,7 +517,9 @@ extern void idalloc_source_set_conninfo(const IdallocRegistry *reg, int64 id,
 extern void idalloc_source_forget(const IdallocRegistry *reg, int64 id);
 extern void idalloc_source_verify(const char *conninfo, const char *name,
 								  const char *display);
-extern bool idalloc_source_fetch_ahead(Oid dboid, int slotno);
+extern bool idalloc_source_fetch_start(Oid dboid, int slotno);
+extern bool idalloc_source_fetching(void);
+extern void idalloc_source_wait(Oid dboid, long timeout_ms);
 extern IdallocTake idalloc_source_take_slow(IdallocRef *ref, const char *name,
 											int64 count);
 extern int64 idalloc_source_advance(const IdallocRegistry *reg, int64 id,

@@ -540,7 +540,8 @@ authority_schema(PGconn *conn, TimestampTz deadline, SourceFailure *f)
 	res = source_exec(conn,
 					  "SELECT pg_catalog.quote_ident(n.nspname)"
 					  " FROM pg_catalog.pg_extension e"
-					  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+					  " JOIN pg_catalog.pg_namespace n"
+					  " ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
 					  " WHERE e.extname OPERATOR(pg_catalog.=) 'idalloc'",
 					  0, NULL, deadline, f);
 	if (res == NULL)
@@ -630,101 +631,222 @@ idalloc_source_verify(const char *conninfo, const char *name,
 			 errhidestmt(true)));
 }
 
-/* ---------- the persister's connections ---------- */
+/* ---------- the persister's fetches ---------- */
 
-/* one cached connection per slot, in the persister (TopMemoryContext) */
+/*
+ * The persister fetches the blocks of all its database's sourced
+ * allocators at once.  Each slot's fetch is a small state machine driven by
+ * its socket (connect with PQconnectPoll, then send, then read what has
+ * come), and idalloc_source_wait waits on every socket of a fetch under
+ * way together with the latch, as postgres_fdw waits for its asynchronous
+ * queries.  So an authority that does not answer holds up only its own
+ * allocators, until idalloc.source_timeout: the persister meanwhile
+ * persists local blocks and fetches from the other authorities.
+ */
+typedef enum FetchState
+{
+	FETCH_IDLE,					/* no fetch under way */
+	FETCH_CONNECTING,			/* PQconnectPoll until it is made */
+	FETCH_SETUP,				/* search_path emptied, schema asked */
+	FETCH_BATCH					/* the authority's idalloc_batch sent */
+} FetchState;
+
+/* per slot, in the persister */
 typedef struct SourceConn
 {
+	/* the cached connection (TopMemoryContext) */
 	uint64		generation;		/* of the slot when connected */
 	char	   *conninfo;
-	char	   *nsp;
+	char	   *nsp;			/* the authority's schema of idalloc */
 	PGconn	   *conn;
+	TimestampTz retry_at;		/* after a failure, no fetch before */
+
+	/* the fetch under way; its strings live in cxt, reset at its end */
+	FetchState	state;
+	PostgresPollingStatusType poll; /* while connecting */
+	bool		reused;			/* sent on a connection cached before */
+	MemoryContext cxt;
+	PGresult   *last;			/* the latest result of the statement */
+	TimestampTz deadline;
+	TimestampTz started;
+	uint32		epoch;			/* the slot's cache_epoch at the start */
+	int64		step;
+	int64		count;
+	char	   *name;
+	char	   *display;
 } SourceConn;
 
 static SourceConn *conns = NULL;
+static int	fetches_under_way = 0;
 
-static void
-drop_conn(int slotno)
-{
-	SourceConn *c = &conns[slotno];
+#define FETCH_RETRY_MS			200		/* after the authority failed us */
+#define FETCH_ERROR_RETRY_MS	1000	/* after an error of our own */
 
-	if (c->conn != NULL)
-		PQfinish(c->conn);
-	if (c->conninfo != NULL)
-		pfree(c->conninfo);
-	if (c->nsp != NULL)
-		pfree(c->nsp);
-	memset(c, 0, sizeof(*c));
-}
-
-/* A connection for slot slotno to conninfo, made if needed; NULL (*f) on
- * failure. */
 static SourceConn *
-get_conn(int slotno, uint64 generation, const char *conninfo,
-		 TimestampTz deadline, SourceFailure *f)
+slot_conn(int slotno)
 {
-	SourceConn *c;
-	MemoryContext oldcxt;
-
 	if (conns == NULL)
+	{
 		conns = MemoryContextAllocZero(TopMemoryContext,
 									   sizeof(SourceConn) * idalloc_shared->nslots);
-	c = &conns[slotno];
-	if (c->conn != NULL &&
-		(c->generation != generation || strcmp(c->conninfo, conninfo) != 0 ||
-		 PQstatus(c->conn) != CONNECTION_OK))
-		drop_conn(slotno);
-	if (c->conn != NULL)
-		return c;
-
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	c->conn = source_connect(conninfo, deadline, f);
-	if (c->conn != NULL)
-	{
-		secure_search_path(c->conn, deadline, f);
-		c->nsp = authority_schema(c->conn, deadline, f);
-		if (c->nsp == NULL)
-		{
-			PQfinish(c->conn);
-			c->conn = NULL;
-		}
+		for (int i = 0; i < idalloc_shared->nslots; i++)
+			conns[i].cxt = AllocSetContextCreate(TopMemoryContext,
+												 "idalloc fetch",
+												 ALLOCSET_SMALL_SIZES);
 	}
-	if (c->conn != NULL)
-	{
-		c->generation = generation;
-		c->conninfo = pstrdup(conninfo);
-	}
-	MemoryContextSwitchTo(oldcxt);
-	return c->conn != NULL ? c : NULL;
+	Assert(slotno >= 0 && slotno < idalloc_shared->nslots);
+	return &conns[slotno];
 }
 
-/* ---------- fetching a block ---------- */
+/* Close the cached connection (the conninfo it was for stays). */
+static void
+close_conn(SourceConn *c)
+{
+	if (c->last != NULL)
+		PQclear(c->last);
+	c->last = NULL;
+	if (c->conn != NULL)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	if (c->nsp != NULL)
+		pfree(c->nsp);
+	c->nsp = NULL;
+}
+
+/* The fetch is over; the connection stays cached if it is still open. */
+static void
+end_fetch(SourceConn *c)
+{
+	if (c->last != NULL)
+		PQclear(c->last);
+	c->last = NULL;
+	if (c->state != FETCH_IDLE)
+	{
+		Assert(fetches_under_way > 0);
+		fetches_under_way--;
+	}
+	c->state = FETCH_IDLE;
+	c->name = c->display = NULL;
+	MemoryContextReset(c->cxt);
+	if (fetches_under_way == 0)
+		pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Start connecting to c->conninfo; false (*f) if libpq gives up at once. */
+static bool
+begin_connect(SourceConn *c, SourceFailure *f)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {c->conninfo, "idalloc source", NULL};
+
+	close_conn(c);
+	c->reused = false;
+	c->conn = PQconnectStartParams(keys, vals, true);
+	if (c->conn == NULL)
+	{
+		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  "out of memory");
+		return false;
+	}
+	if (PQstatus(c->conn) == CONNECTION_BAD)
+	{
+		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  PQerrorMessage(c->conn));
+		close_conn(c);
+		return false;
+	}
+	c->poll = PGRES_POLLING_WRITING;
+	c->state = FETCH_CONNECTING;
+	return true;
+}
 
 /*
- * Ask the authority for `count` IDs of allocator `name`: its
- * idalloc_batch, which returns a flushed range.  True with [*start, *end)
- * when the answer is complete and exactly that: anything else (an error,
- * a broken connection, a malformed answer) yields no range at all.
+ * Once connected: as libpqwalreceiver does, nothing on the authority's
+ * search_path is used (the second statement is analyzed after the first
+ * ran); then the authority's schema of idalloc (quoted), which the batch
+ * statement names.
  */
 static bool
-fetch_block(SourceConn *c, const char *name, int64 count,
-			TimestampTz deadline, int64 *start, int64 *end, SourceFailure *f)
+send_setup(SourceConn *c, SourceFailure *f)
+{
+	if (!PQsendQuery(c->conn,
+					 "SELECT pg_catalog.set_config('search_path', '', false);"
+					 "SELECT pg_catalog.quote_ident(n.nspname)"
+					 " FROM pg_catalog.pg_extension e"
+					 " JOIN pg_catalog.pg_namespace n"
+					 " ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					 " WHERE e.extname OPERATOR(pg_catalog.=) 'idalloc'"))
+	{
+		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+		return false;
+	}
+	c->state = FETCH_SETUP;
+	return true;
+}
+
+/* Ask the authority for c->count IDs of allocator c->name. */
+static bool
+send_batch(SourceConn *c, SourceFailure *f)
 {
 	char		countbuf[32];
 	const char *params[2];
 	char	   *sql;
-	PGresult   *res;
-	bool		ok = false;
 
-	snprintf(countbuf, sizeof(countbuf), INT64_FORMAT, count);
-	params[0] = name;
+	snprintf(countbuf, sizeof(countbuf), INT64_FORMAT, c->count);
+	params[0] = c->name;
 	params[1] = countbuf;
 	sql = psprintf("SELECT start_id, end_id FROM %s.idalloc_batch($1::pg_catalog.text, $2::pg_catalog.int8)",
 				   c->nsp);
-	res = source_exec(c->conn, sql, 2, params, deadline, f);
-	pfree(sql);
-	if (res == NULL)
+	if (!PQsendQueryParams(c->conn, sql, 2, NULL, params, NULL, NULL, 0))
+	{
+		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
 		return false;
+	}
+	c->state = FETCH_BATCH;
+	return true;
+}
+
+/*
+ * Read what has come on c's connection: 1 when the statement's results are
+ * all in (the last one in c->last), 0 while more is awaited, -1 if the
+ * connection broke (*f, 08006).
+ */
+static int
+collect(SourceConn *c, SourceFailure *f)
+{
+	if (!PQconsumeInput(c->conn))
+	{
+		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+		return -1;
+	}
+	while (!PQisBusy(c->conn))
+	{
+		PGresult   *res = PQgetResult(c->conn);
+
+		if (res == NULL)
+		{
+			if (c->last != NULL)
+				return 1;
+			fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+			return -1;
+		}
+		if (c->last != NULL)
+			PQclear(c->last);
+		c->last = res;
+	}
+	return 0;
+}
+
+/*
+ * The authority's answer to idalloc_batch: true with [*start, *end) when it
+ * is complete and exactly c->count IDs; anything else (an error, a
+ * malformed answer) yields no range at all.
+ */
+static bool
+batch_answer(SourceConn *c, int64 *start, int64 *end, SourceFailure *f)
+{
+	PGresult   *res = c->last;
+
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		fail_with_result(f, res);
 	else if (PQntuples(res) != 1 || PQnfields(res) != 2 ||
@@ -740,14 +862,13 @@ fetch_block(SourceConn *c, const char *name, int64 count,
 		*start = strtoll(PQgetvalue(res, 0, 0), &e1, 10);
 		*end = strtoll(PQgetvalue(res, 0, 1), &e2, 10);
 		if (errno != 0 || *e1 != '\0' || *e2 != '\0' || *start < 0 ||
-			*end - *start != count)
+			*end - *start != c->count)
 			fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
 					  "the authority's idalloc_batch returned a range of another size");
 		else
-			ok = true;
+			return true;
 	}
-	PQclear(res);
-	return ok;
+	return false;
 }
 
 /* the message of a failure of allocator name at `display` (never a password) */
@@ -776,6 +897,28 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 	}
 	LWLockRelease(idalloc_slot_lock(slot));
 	ConditionVariableBroadcast(&slot->published);
+}
+
+/*
+ * The fetch of slot slotno failed (*f): its callers get the failure, and
+ * the authority is left alone for FETCH_RETRY_MS, so that one that fails
+ * at once is not asked in a loop.
+ */
+static void
+fetch_failed(int slotno, const SourceFailure *f)
+{
+	SourceConn *c = &conns[slotno];
+
+	/* a broken, timed-out or half set-up connection is not used again */
+	if (c->state != FETCH_BATCH ||
+		ERRCODE_TO_CATEGORY(f->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
+		f->sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
+		close_conn(c);
+	record_failure(&idalloc_slots[slotno], c->generation, c->name,
+				   c->display, f);
+	c->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  FETCH_RETRY_MS);
+	end_fetch(c);
 }
 
 /*
@@ -829,10 +972,16 @@ read_source(Oid extoid, int64 id, int64 *stepp, char **namep,
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* idalloc_source_fetch_ahead's work, allocating in cxt */
+/*
+ * Start the fetch of slot slotno's next block if one is wanted (a spare
+ * ahead of need, or a waiting caller's batch): read its conninfo, then
+ * send the batch on the cached connection or start connecting.  Allocates
+ * in the fetch's context.  True if it did anything.
+ */
 static bool
-fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
+fetch_start(Oid dboid, int slotno)
 {
+	SourceConn *c = slot_conn(slotno);
 	IdallocSlot *slot = &idalloc_slots[slotno];
 	LWLock	   *lock = idalloc_slot_lock(slot);
 	uint64		generation;
@@ -841,19 +990,16 @@ fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 	int64		cur_end;
 	int64		need;
 	int64		step;
-	int64		count;
-	int64		start;
-	int64		end;
-	TimestampTz now;
-	TimestampTz deadline;
-	char	   *name = NULL;
-	char	   *display = NULL;
-	char	   *conninfo = NULL;
-	SourceConn *c;
-	SourceFailure f = {0, NULL};
 	uint32		epoch;
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *conninfo = NULL;
+	SourceFailure f = {0, NULL};
 
 	Assert(!IsTransactionState());
+	if (c->state != FETCH_IDLE || (c->retry_at != 0 && now < c->retry_at))
+		return false;
+	c->retry_at = 0;
+
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	generation = pg_atomic_read_u64(&slot->generation);
 	if (generation == 0 || slot->dboid != dboid || !slot->sourced ||
@@ -868,7 +1014,6 @@ fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 	cur_next = (int64) pg_atomic_read_u64(&slot->next);
 	cur_end = (int64) pg_atomic_read_u64(&slot->end);
 	need = slot->need_count;
-	now = GetCurrentTimestamp();
 	step = idalloc_adapt_step(slot->step, slot->last_advance, now);
 	if (need == 0 &&
 		(slot->spare_end > 0 ||
@@ -883,66 +1028,81 @@ fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 	LWLockRelease(lock);
 
 	/* the allocator's name, block and conninfo, in a short transaction */
-	read_source(slot->extoid, id, &step, &name, &display, &conninfo, cxt);
-	if (name == NULL || conninfo == NULL)
-		return false;			/* dropped meanwhile */
-	/* a restored row (no conninfo stored) connects only to a named host */
-	if (display != NULL && strcmp(display, conninfo) == 0 &&
-		strstr(display, "host") == NULL)
+	MemoryContextReset(c->cxt);
+	read_source(slot->extoid, id, &step, &c->name, &c->display, &conninfo,
+				c->cxt);
+	if (c->name == NULL || conninfo == NULL)
 	{
+		MemoryContextReset(c->cxt);
+		c->name = c->display = NULL;
+		return false;			/* dropped meanwhile */
+	}
+
+	/* from here on the fetch is under way: end_fetch ends it */
+	MemoryContextSwitchTo(c->cxt);
+	fetches_under_way++;
+	c->state = FETCH_CONNECTING;
+	c->started = now;
+	c->epoch = epoch;
+	c->step = step;
+	c->count = step;
+	if (need > 0 && pg_add_s64_overflow(need, step, &c->count))
+		c->count = need;
+	c->deadline = TimestampTzPlusMilliseconds(now, idalloc_source_timeout);
+	pgstat_report_activity(STATE_RUNNING,
+						   "idalloc: fetching blocks from authorities");
+
+	/* a restored row (no conninfo stored) connects only to a named host */
+	if (c->display != NULL && strcmp(c->display, conninfo) == 0 &&
+		strstr(c->display, "host") == NULL)
+	{
+		c->generation = generation;
 		fail_with(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 				  "No conninfo is stored for this allocator (restored from a dump?), and its source names no host; set it with idalloc_alter(allocator, source => ...).");
-		record_failure(slot, generation, name, display, &f);
+		fetch_failed(slotno, &f);
 		return true;
 	}
 
-	count = step;
-	if (need > 0 && pg_add_s64_overflow(need, step, &count))
-		count = need;
-
-	/* no lock held from here to the answer */
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   idalloc_source_timeout);
-	pgstat_report_activity(STATE_RUNNING, "idalloc: fetching a block from the authority");
-	for (int attempt = 0; attempt < 2; attempt++)
+	/* the cached connection, if it is for this allocator and conninfo */
+	if (c->conn != NULL && c->generation == generation &&
+		strcmp(c->conninfo, conninfo) == 0 &&
+		PQstatus(c->conn) == CONNECTION_OK && c->nsp != NULL)
 	{
-		bool		reused = conns != NULL && conns[slotno].conn != NULL;
-
-		c = get_conn(slotno, generation, conninfo, deadline, &f);
-		if (c != NULL && !fetch_block(c, name, count, deadline, &start, &end, &f))
+		if (send_batch(c, &f))
 		{
-			/* a broken or timed-out connection is not used again */
-			if (ERRCODE_TO_CATEGORY(f.sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
-				f.sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
-			{
-				drop_conn(slotno);
-				/* one cached since before the authority restarted: anew */
-				if (reused && GetCurrentTimestamp() < deadline)
-				{
-					c = NULL;
-					continue;
-				}
-			}
-			c = NULL;
+			c->reused = true;
+			return true;
 		}
-		break;
 	}
-	pgstat_report_activity(STATE_IDLE, NULL);
-	if (c == NULL)
-	{
-		record_failure(slot, generation, name, display, &f);
-		return true;
-	}
+	close_conn(c);
+	if (c->conninfo != NULL)
+		pfree(c->conninfo);
+	c->conninfo = MemoryContextStrdup(TopMemoryContext, conninfo);
+	c->generation = generation;
+	if (!begin_connect(c, &f))
+		fetch_failed(slotno, &f);
+	return true;
+}
 
-	/* install it */
+/*
+ * A complete answer [start, end) for slot slotno: installed unless the
+ * allocator changed meanwhile.
+ */
+static void
+install_block(int slotno, int64 start, int64 end)
+{
+	SourceConn *c = &conns[slotno];
+	IdallocSlot *slot = &idalloc_slots[slotno];
+	LWLock	   *lock = idalloc_slot_lock(slot);
+
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (pg_atomic_read_u64(&slot->generation) == generation &&
-		pg_atomic_read_u32(&slot->cache_epoch) != epoch)
+	if (pg_atomic_read_u64(&slot->generation) == c->generation &&
+		pg_atomic_read_u32(&slot->cache_epoch) != c->epoch)
 	{
 		/* idalloc_advance ran meanwhile: the block may be below it (a gap) */
 		pg_atomic_write_u32(&slot->ahead_pending, 1);
 	}
-	else if (pg_atomic_read_u64(&slot->generation) == generation)
+	else if (pg_atomic_read_u64(&slot->generation) == c->generation)
 	{
 		int64		held_next = (int64) pg_atomic_read_u64(&slot->next);
 		int64		held_end = (int64) pg_atomic_read_u64(&slot->end);
@@ -954,7 +1114,7 @@ fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 			e->sqlerrcode = ERRCODE_DATA_CORRUPTED;
 			snprintf(e->message, sizeof(e->message),
 					 "the authority (%s) handed out a block of allocator \"%s\" below one it handed out before",
-					 display, name);
+					 c->display, c->name);
 			snprintf(e->detail, sizeof(e->detail),
 					 "It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ".",
 					 start, end, Max(Max(held_end, slot->spare_end), e->high));
@@ -987,41 +1147,234 @@ fetch_ahead(Oid dboid, int slotno, MemoryContext cxt)
 				slot->spare_end = end;
 			}
 			e->high = end;
-			strlcpy(e->display, display, sizeof(e->display));
-			slot->last_advance = now;
-			idalloc_publish_step(slot, step);
+			strlcpy(e->display, c->display, sizeof(e->display));
+			slot->last_advance = c->started;
+			idalloc_publish_step(slot, c->step);
 			slot->block_advances++;
-			if (slot->need_count <= end - start - step + 1)
+			if (slot->need_count <= end - start - c->step + 1)
 				slot->need_count = 0;
-			idalloc_source_errors[slotno].sqlerrcode = 0;
+			e->sqlerrcode = 0;
 		}
 	}
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&slot->published);
+}
+
+/*
+ * Slot slotno's socket is ready (or may be): move its fetch on.  Runs in
+ * the fetch's context.
+ */
+static bool
+fetch_step(Oid dboid, int slotno)
+{
+	SourceConn *c = &conns[slotno];
+	SourceFailure f = {0, NULL};
+	int64		start;
+	int64		end;
+	int			rc;
+
+	(void) dboid;
+	MemoryContextSwitchTo(c->cxt);
+	switch (c->state)
+	{
+		case FETCH_IDLE:
+			return false;
+		case FETCH_CONNECTING:
+			c->poll = PQconnectPoll(c->conn);
+			if (c->poll == PGRES_POLLING_FAILED)
+			{
+				fail_with(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						  PQerrorMessage(c->conn));
+				break;
+			}
+			if (c->poll != PGRES_POLLING_OK || send_setup(c, &f))
+				return true;
+			break;
+		case FETCH_SETUP:
+			rc = collect(c, &f);
+			if (rc == 0)
+				return true;
+			if (rc < 0)
+				break;
+			if (PQresultStatus(c->last) != PGRES_TUPLES_OK)
+				fail_with_result(&f, c->last);
+			else if (PQntuples(c->last) != 1)
+				fail_with(&f, ERRCODE_UNDEFINED_OBJECT,
+						  "extension \"idalloc\" is not installed in the authority's database");
+			else
+			{
+				c->nsp = MemoryContextStrdup(TopMemoryContext,
+											 PQgetvalue(c->last, 0, 0));
+				PQclear(c->last);
+				c->last = NULL;
+				if (send_batch(c, &f))
+					return true;
+			}
+			break;
+		case FETCH_BATCH:
+			rc = collect(c, &f);
+			if (rc == 0)
+				return true;
+			if (rc > 0 && batch_answer(c, &start, &end, &f))
+			{
+				install_block(slotno, start, end);
+				end_fetch(c);
+				return true;
+			}
+			/* one cached since before the authority restarted: anew */
+			if (rc < 0 && c->reused && GetCurrentTimestamp() < c->deadline)
+			{
+				if (begin_connect(c, &f))
+					return true;
+			}
+			break;
+	}
+	fetch_failed(slotno, &f);
 	return true;
 }
 
 /*
- * In the persister: fetch the next block of sourced slot `slotno` if one
- * is wanted (a spare ahead of need, or a waiting caller's batch).  Called
- * outside a transaction.  Returns true if it talked to the authority.
- * Everything of one fetch lives in a memory context reset at the next.
+ * Run fn for slot slotno.  An error of our own (not the authority's, which
+ * is recorded for the callers) is reported, the fetch given up and the
+ * slot's waiters woken; the slot is then left alone for a second.
+ */
+static bool
+guarded(bool (*fn) (Oid, int), Oid dboid, int slotno)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool worked = false;
+
+	(void) slot_conn(slotno);
+	PG_TRY();
+	{
+		worked = fn(dboid, slotno);
+	}
+	PG_CATCH();
+	{
+		SourceConn *c = &conns[slotno];
+
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		close_conn(c);
+		end_fetch(c);
+		pg_atomic_write_u32(&idalloc_slots[slotno].ahead_pending, 0);
+		ConditionVariableBroadcast(&idalloc_slots[slotno].published);
+		c->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  FETCH_ERROR_RETRY_MS);
+		worked = true;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	return worked;
+}
+
+/*
+ * In the persister, outside a transaction: start fetching slot slotno's
+ * next block if one is wanted and none is under way.  True if it did
+ * anything.
  */
 bool
-idalloc_source_fetch_ahead(Oid dboid, int slotno)
+idalloc_source_fetch_start(Oid dboid, int slotno)
 {
-	static MemoryContext fetch_cxt = NULL;
-	MemoryContext oldcxt;
-	bool		fetched;
+	return guarded(fetch_start, dboid, slotno);
+}
 
-	if (fetch_cxt == NULL)
-		fetch_cxt = AllocSetContextCreate(TopMemoryContext, "idalloc fetch",
-										  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(fetch_cxt);
-	oldcxt = MemoryContextSwitchTo(fetch_cxt);
-	fetched = fetch_ahead(dboid, slotno, fetch_cxt);
-	MemoryContextSwitchTo(oldcxt);
-	return fetched;
+/* Is any fetch under way (the persister does not retire then)? */
+bool
+idalloc_source_fetching(void)
+{
+	return fetches_under_way > 0;
+}
+
+/* a fetch past its deadline fails (class 08, its callers are told) */
+static bool
+fetch_expire(Oid dboid, int slotno)
+{
+	SourceConn *c = &conns[slotno];
+	SourceFailure f = {0, NULL};
+
+	(void) dboid;
+	if (c->state == FETCH_IDLE || GetCurrentTimestamp() < c->deadline)
+		return false;
+	MemoryContextSwitchTo(c->cxt);
+	if (c->state == FETCH_CONNECTING)
+		fail_with(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  "timeout expired while connecting (idalloc.source_timeout)");
+	else
+		fail_with(&f, ERRCODE_CONNECTION_FAILURE,
+				  "timeout expired waiting for the authority's answer (idalloc.source_timeout)");
+	close_conn(c);
+	fetch_failed(slotno, &f);
+	return true;
+}
+
+/*
+ * In the persister, instead of WaitLatch: wait up to timeout_ms for the
+ * latch and for the socket of every fetch under way, then move on each
+ * fetch whose socket is ready and fail each past its deadline.  The latch
+ * is reset.
+ */
+void
+idalloc_source_wait(Oid dboid, long timeout_ms)
+{
+	WaitEventSet *set;
+	WaitEvent  *occurred;
+	int			nslots = conns != NULL ? idalloc_shared->nslots : 0;
+	int			nevents = 2;
+	int			n;
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* wake for the nearest deadline, and the nearest retry */
+	for (int i = 0; i < nslots; i++)
+	{
+		TimestampTz at = conns[i].state != FETCH_IDLE ? conns[i].deadline :
+			conns[i].retry_at;
+		long		ms;
+
+		if (conns[i].state != FETCH_IDLE)
+			nevents++;
+		if (at == 0)
+			continue;
+		ms = at <= now ? 0 : ms_until(at) + 1;
+		timeout_ms = Min(timeout_ms, ms);
+	}
+
+	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nslots; i++)
+	{
+		SourceConn *c = &conns[i];
+		uint32		io;
+
+		if (c->state == FETCH_IDLE || PQsocket(c->conn) == PGINVALID_SOCKET)
+			continue;			/* (its deadline ends it) */
+		io = c->state == FETCH_CONNECTING &&
+			c->poll == PGRES_POLLING_WRITING ?
+			WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
+		AddWaitEventToSet(set, io, PQsocket(c->conn), NULL,
+						  (void *) (intptr_t) i);
+	}
+	occurred = palloc(sizeof(WaitEvent) * nevents);
+	n = WaitEventSetWait(set, timeout_ms, occurred, nevents,
+						 PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+
+	for (int k = 0; k < n; k++)
+	{
+		if (occurred[k].events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		else if (occurred[k].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			(void) guarded(fetch_step, dboid,
+						   (int) (intptr_t) occurred[k].user_data);
+	}
+	pfree(occurred);
+
+	for (int i = 0; i < nslots; i++)
+		if (conns[i].state != FETCH_IDLE)
+			(void) guarded(fetch_expire, dboid, i);
 }
 
 /* ---------- the callers ---------- */

@@ -435,59 +435,6 @@ persist_one(int i)
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/*
- * Fetch the next block of sourced slot i from its authority (source.c);
- * an error of our own (not the authority's, which source.c records for
- * the callers) is reported, and the slot's waiters woken.
- */
-static TimestampTz *fetch_retry_at = NULL;	/* per slot, after an error */
-
-static bool
-fetch_one(int i)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool worked = false;
-
-	/* after an error of our own, not again for a second (no log flood) */
-	if (fetch_retry_at == NULL)
-		fetch_retry_at = MemoryContextAllocZero(TopMemoryContext,
-												sizeof(TimestampTz) * idalloc_shared->nslots);
-	if (fetch_retry_at[i] != 0 && GetCurrentTimestamp() < fetch_retry_at[i])
-		return false;
-	fetch_retry_at[i] = 0;
-
-	PG_TRY();
-	{
-		uint32		failures = pg_atomic_read_u32(&idalloc_slots[i].source_failures);
-
-		worked = idalloc_source_fetch_ahead(my_dboid, i);
-		/*
-		 * The authority failed us: not again for a while, so that one
-		 * unreachable authority does not take all of the persister's time
-		 * (its callers got the failure)
-		 */
-		if (pg_atomic_read_u32(&idalloc_slots[i].source_failures) != failures)
-			fetch_retry_at[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-															200);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		pg_atomic_write_u32(&idalloc_slots[i].ahead_pending, 0);
-		ConditionVariableBroadcast(&idalloc_slots[i].published);
-		fetch_retry_at[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														1000);
-		worked = true;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	return worked;
-}
-
 /* Persist the next block of every pending slot of this database. */
 static bool
 persist_pending(void)
@@ -506,8 +453,8 @@ persist_pending(void)
 			continue;
 		if (slot->sourced)
 		{
-			/* a block from the authority (source.c) */
-			if (fetch_one(i))
+			/* start fetching a block from the authority (source.c) */
+			if (idalloc_source_fetch_start(my_dboid, i))
 				worked = true;
 			CHECK_FOR_INTERRUPTS();
 			continue;
@@ -554,13 +501,13 @@ idalloc_persister_main(Datum arg)
 		}
 		if (persist_pending())
 			idle_since = GetCurrentTimestamp();
+		else if (idalloc_source_fetching())
+			idle_since = GetCurrentTimestamp();
 		else if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(),
 											IDALLOC_PERSISTER_IDLE_MS))
 			break;
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* the latch, and the sockets of the fetches under way */
+		idalloc_source_wait(my_dboid, 1000L);
 	}
 	proc_exit(0);
 }

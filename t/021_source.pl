@@ -26,6 +26,8 @@
 #       lock): a waiting caller is cancelled by statement_timeout (57014)
 #       and fails with class 08 after idalloc.source_timeout, consuming
 #       nothing either way; served once the authority answers;
+#   (j) while one authority does not answer, a batch of an allocator with
+#       another authority is fetched and served (fetches do not queue);
 #   (h) failover of the authority to its synchronous standby: s1 moves with
 #       idalloc_alter(source => ...), s2 follows by itself (multi-host);
 #       no ID repeats across everything handed out before and after.
@@ -381,6 +383,56 @@ is($ids->repeated, 0, '(b) after an immediate stop and start, the sourced server
 		sleep 1;
 	}
 	ok($ok, '(i) once the authority answers again, the batch is served');
+}
+
+# --- (j) an authority that does not answer holds up only its own allocators ----
+# s1 also takes 'side' from s2 (another authority).  While the persister's
+# fetch for 'slow' hangs on the locked authority, batches of 'side' that
+# each need a fetch are served at once, and the waiting caller of 'slow'
+# is still waiting when they are: the fetches do not queue behind each
+# other.
+{
+	$s2->safe_psql('postgres', "SELECT idalloc_create('side', block => 1)");
+	my $ci2 = 'host=' . $s2->host . ' port=' . $s2->port . ' dbname=postgres';
+	$s1->safe_psql('postgres', "SELECT idalloc_create('side', source => '$ci2')");
+	$s1->safe_psql('postgres', "SELECT idalloc_one('side')");
+	$s1->append_conf('postgresql.conf', "idalloc.source_timeout = '60s'");
+	$s1->reload;
+
+	my $lock = $auth->background_psql('postgres');
+	$lock->query_safe('BEGIN');
+	$lock->query_safe('LOCK TABLE idalloc_registry IN ACCESS EXCLUSIVE MODE');
+
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	PostgreSQL::Test::Utils::append_to_file("$dir/slow.sql",
+		"SELECT end_id - start_id FROM idalloc_batch('slow', 500000);\n");
+	my ($out, $err) = ("$dir/slow.out", "$dir/slow.err");
+	my $waiter = start_psql_script($s1, "$dir/slow.sql", $out, $err,
+		appname => 'slow_waiter', timeout => 180);
+	# the persister's fetch of 'slow' waits for the lock on the authority
+	ok($auth->poll_query_until('postgres', q{
+		SELECT count(*) > 0 FROM pg_stat_activity
+		 WHERE application_name = 'idalloc source' AND wait_event_type = 'Lock'}),
+		"(j) the fetch for 'slow' hangs on the locked authority");
+
+	my $served = 0;
+	for my $k (1 .. 3)
+	{
+		my ($st) = sqlstate_of($s1, "SELECT * FROM idalloc_batch('side', 200000)");
+		$served++ if $st eq '';
+	}
+	is($served, 3, "(j) meanwhile three batches of 'side', each a fetch from s2, were served");
+	is($s1->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_stat_activity
+		 WHERE application_name = 'slow_waiter' AND state = 'active'}), '1',
+		"(j) while the caller of 'slow' was still waiting");
+
+	$lock->query_safe('COMMIT');
+	$lock->quit;
+	$waiter->finish;
+	is(slurp_file($out), "500000\n", "(j) that caller is served once the authority answers");
+	$s1->append_conf('postgresql.conf', "idalloc.source_timeout = '3s'");
+	$s1->reload;
 }
 
 # --- (h) failover of the authority to its synchronous standby ---------------------
