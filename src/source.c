@@ -28,8 +28,9 @@
  * spare when a caller leaves less than half a step in the current block,
  * and a block of a waiting caller's batch plus a step when the batch is
  * larger than what is held.  It reads the conninfo in a short transaction
- * of its own, then connects and queries with non-blocking libpq and latch
- * waits (as libpqwalreceiver and postgres_fdw do), holding no lock; only
+ * of its own, then connects and queries with non-blocking libpq, waiting
+ * on the sockets of all its fetches and its latch at once (as postgres_fdw
+ * waits for its asynchronous queries), holding no lock; only
  * the installation of a complete, checked result takes the slot lock.  A
  * caller that runs out takes the spare over under the slot lock, or sleeps
  * on the slot's condition variable (cancel and statement_timeout work)
@@ -1335,8 +1336,8 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 
 		if (conns[i].state != FETCH_IDLE)
 			nevents++;
-		if (at == 0)
-			continue;
+		else if (at <= now)
+			continue;			/* (none, or past: no reason to wake) */
 		ms = at <= now ? 0 : ms_until(at) + 1;
 		timeout_ms = Min(timeout_ms, ms);
 	}
