@@ -88,7 +88,51 @@ ALTER TABLE @extschema@.idalloc_source_conninfo ENABLE ROW LEVEL SECURITY;
 COMMENT ON TABLE @extschema@.idalloc_source_conninfo IS
     'idalloc: conninfo of sourced allocators (superusers only); use idalloc_create/idalloc_alter';
 
--- idalloc_alter gains source (a sourced allocator's authority)
+-- idalloc_alter gains source (a sourced allocator's authority) and
+-- idalloc_create if_not_exists: both are made anew.  EXECUTE granted on the
+-- old ones does not carry over (granted here it would count as the
+-- extension's own privilege, and pg_dump would leave it out): name each
+-- role that must be granted it again.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT p.oid::pg_catalog.regprocedure AS fn,
+               a.grantee::pg_catalog.regrole AS grantee
+          FROM pg_catalog.pg_proc p,
+               LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE p.pronamespace OPERATOR(pg_catalog.=)
+               (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+                 WHERE e.extname OPERATOR(pg_catalog.=) 'idalloc')
+           AND ((p.proname OPERATOR(pg_catalog.=) 'idalloc_create'
+                 AND p.pronargs OPERATOR(pg_catalog.=) 6)
+                OR (p.proname OPERATOR(pg_catalog.=) 'idalloc_alter'
+                    AND p.pronargs OPERATOR(pg_catalog.=) 3))
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+           AND a.grantee OPERATOR(pg_catalog.<>) 0
+    LOOP
+        RAISE WARNING 'EXECUTE on % granted to % does not carry over to its new signature',
+            r.fn, r.grantee
+            USING HINT = 'Grant it again on the function with the new arguments.';
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION @extschema@.idalloc_create(text, bigint, bigint, integer, text, text);
+CREATE FUNCTION @extschema@.idalloc_create(allocator text,
+                                           start bigint DEFAULT 1,
+                                           block bigint DEFAULT NULL,
+                                           cache integer DEFAULT 1,
+                                           kind text DEFAULT 'counter',
+                                           source text DEFAULT NULL,
+                                           if_not_exists boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'idalloc_create'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.idalloc_create(text, bigint, bigint, integer, text, text, boolean) FROM PUBLIC;
+
 DROP FUNCTION @extschema@.idalloc_alter(text, bigint, integer);
 CREATE FUNCTION @extschema@.idalloc_alter(allocator text,
                                           block bigint DEFAULT NULL,

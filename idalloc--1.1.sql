@@ -113,7 +113,8 @@ CREATE FUNCTION @extschema@.idalloc_create(allocator text,
                                            block bigint DEFAULT NULL,
                                            cache integer DEFAULT 1,
                                            kind text DEFAULT 'counter',
-                                           source text DEFAULT NULL)
+                                           source text DEFAULT NULL,
+                                           if_not_exists boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'idalloc_create'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -136,7 +137,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'idalloc_advance'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-REVOKE ALL ON FUNCTION @extschema@.idalloc_create(text, bigint, bigint, integer, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.idalloc_create(text, bigint, bigint, integer, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_drop(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_alter(text, bigint, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.idalloc_advance(text, bigint) FROM PUBLIC;

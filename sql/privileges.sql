@@ -7,7 +7,7 @@ RESET client_min_messages;
 
 CREATE ROLE regress_idalloc_app LOGIN;
 CREATE ROLE regress_idalloc_admin LOGIN;
-GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text),
+GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text, boolean),
                           idalloc_drop(text)
    TO regress_idalloc_admin;
 SELECT idalloc_create('p', start => 10);
@@ -57,7 +57,7 @@ SELECT name, block FROM idalloc_registry WHERE name IN ('p', 'q');
 
 SELECT idalloc_drop('p');
 DROP ROLE regress_idalloc_app;
-REVOKE ALL ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text),
+REVOKE ALL ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text, boolean),
                        idalloc_drop(text)
   FROM regress_idalloc_admin;
 DROP ROLE regress_idalloc_admin;

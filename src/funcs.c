@@ -677,6 +677,14 @@ check_source_allowed(const char *name)
 				 errhidestmt(true)));
 }
 
+static void
+report_exists_skipping(const char *name)
+{
+	ereport(NOTICE,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("allocator \"%s\" already exists, skipping", name)));
+}
+
 Datum
 idalloc_create(PG_FUNCTION_ARGS)
 {
@@ -691,12 +699,19 @@ idalloc_create(PG_FUNCTION_ARGS)
 	IdallocRow	row;
 	IdallocRegistry reg;
 	IdallocRef	ref;
+	bool		if_not_exists = false;
 
 	idalloc_check_loaded();
 	check_not_null(fcinfo, 0, "allocator");
 	check_not_null(fcinfo, 1, "start");
 	check_not_null(fcinfo, 3, "cache");
 	check_not_null(fcinfo, 4, "kind");
+	/* if_not_exists came with 1.1 (1.0's function has six arguments) */
+	if (PG_NARGS() > 6)
+	{
+		check_not_null(fcinfo, 6, "if_not_exists");
+		if_not_exists = PG_GETARG_BOOL(6);
+	}
 	name_from_text(PG_GETARG_TEXT_PP(0), name);
 	start = PG_GETARG_INT64(1);
 	cache = PG_GETARG_INT32(3);
@@ -728,10 +743,28 @@ idalloc_create(PG_FUNCTION_ARGS)
 		idalloc_source_check_installed(&inst);
 	}
 	check_writable("idalloc_create()");
+
+	/*
+	 * As CREATE SEQUENCE IF NOT EXISTS: an allocator of that name is left
+	 * as it is, whatever its settings, with a NOTICE (the arguments were
+	 * checked all the same).  Looked for before connecting to a source, so
+	 * that a migration run again does not need the authority.
+	 */
+	if (if_not_exists && idalloc_row_by_name(name, &row, &reg))
+	{
+		report_exists_skipping(name);
+		PG_RETURN_VOID();
+	}
 	if (conninfo != NULL)
 		idalloc_source_verify(conninfo, name, display);
 
 	id = idalloc_row_insert(name, start, block, cache, kind, display, &reg);
+	if (id == 0 && if_not_exists)
+	{
+		/* created by a transaction that committed while we waited */
+		report_exists_skipping(name);
+		PG_RETURN_VOID();
+	}
 	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),

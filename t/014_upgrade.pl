@@ -362,11 +362,20 @@ $node->safe_psql('dep', q{
 	CREATE EXTENSION idalloc VERSION '1.0';
 	CREATE ROLE dep_reader;
 	GRANT SELECT ON idalloc_allocators TO dep_reader;
+	CREATE ROLE dep_admin;
+	GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text) TO dep_admin;
 	CREATE VIEW mon AS SELECT name, next_id FROM idalloc_allocators;
 	SELECT idalloc_one();});
 ($ret, $out, $err) = state_of('dep', 'ALTER EXTENSION idalloc UPDATE');
 is($ret, 0, '(e) the update succeeds with a user view depending on idalloc_allocators')
   or diag $err;
+# idalloc_create is made anew (it gained if_not_exists): EXECUTE granted
+# on the old one is named in a WARNING, not silently lost
+like($err, qr/WARNING:  EXECUTE on idalloc_create\(text,bigint,bigint,integer,text,text\) granted to dep_admin does not carry over/,
+	'(e) the update warns that EXECUTE on the old idalloc_create granted to dep_admin does not carry over');
+is($node->safe_psql('dep',
+		q{SELECT has_function_privilege('dep_admin', 'idalloc_create(text, bigint, bigint, integer, text, text, boolean)', 'EXECUTE')}),
+	'f', '(e) (and it did not: granted in the script it would not be dumped)');
 is($node->safe_psql('dep', q{SELECT name || ':' || next_id FROM mon}),
 	'default:2', '(e) the user view still works');
 is($node->safe_psql('dep',

@@ -19,6 +19,8 @@
 #       stays up; the authority back: allocation resumes by itself;
 #   (e) idalloc_advance on a sourced server is forwarded to the authority;
 #   (f) an authority without the allocator: 42704; a bad conninfo: 22023;
+#       if_not_exists on an existing sourced allocator: a NOTICE, the
+#       authority not asked;
 #       the authority being a standby: its 25006;
 #   (g) the password is never visible to a non-superuser: not through the
 #       table, the view, pg_dump, error messages or the server log;
@@ -296,20 +298,27 @@ is($ids->repeated, 0, '(b) after an immediate stop and start, the sourced server
 	$s1->safe_psql('postgres', "SELECT idalloc_drop('via_standby')");
 	fails_with($s1, "SELECT idalloc_alter('orders', source => 'host=x nonsense=1')", '22023',
 		'(f) idalloc_alter with a bad conninfo');
+	# a migration run again: the allocator exists, the authority is not asked
+	my ($ret, $out, $nerr) = $s1->psql('postgres',
+		"SELECT idalloc_create('orders', source => 'host=/nonexistent port=1 dbname=x', if_not_exists => true)");
+	is($ret, 0, '(f) if_not_exists with an existing sourced allocator succeeds without reaching the authority');
+	like($nerr, qr/NOTICE:  allocator "orders" already exists, skipping/, '(f) with a NOTICE');
+	fails_with($s1, "SELECT idalloc_create('orders_ine', source => 'host=/nonexistent port=1 dbname=x', if_not_exists => true)",
+		'08001', '(f) if_not_exists still connects to create a new one (08001)');
 }
 
 # --- (g) the password is for superusers only --------------------------------------
 {
 	$s1->safe_psql('postgres', q{
 		CREATE ROLE alice LOGIN;
-		GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text) TO alice;
+		GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text, boolean) TO alice;
 		GRANT EXECUTE ON FUNCTION idalloc_alter(text, bigint, integer, text) TO alice;
 		CREATE DATABASE app OWNER alice;
 	});
 	$s1->safe_psql('app', 'CREATE EXTENSION idalloc');
 	my $ci = conninfo($auth);
 	$s1->safe_psql('app', "SELECT idalloc_create('orders', source => '$ci')");
-	$s1->safe_psql('app', "GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text) TO alice");
+	$s1->safe_psql('app', "GRANT EXECUTE ON FUNCTION idalloc_create(text, bigint, bigint, integer, text, text, boolean) TO alice");
 	$s1->safe_psql('app', "GRANT EXECUTE ON FUNCTION idalloc_alter(text, bigint, integer, text) TO alice");
 	my @as_alice = (extra_params => [ '-U', 'alice' ]);
 	my ($out, $err) = ('', '');
