@@ -15,6 +15,9 @@
 #   make soak                set up, build, install, run the long forms of the
 #                            crash loop (t/009) and the SQL fuzzer (t/010) and
 #                            print one summary; see scripts/soak.sh
+#   make deb                 build the Debian package postgresql-15-idalloc
+#                            (pg_buildext, debian/) into dist/, installing
+#                            its build dependencies; see scripts/deb.sh
 #   make lint                cppcheck and clang-tidy on src/*.c (installs them
 #                            from Debian's archive if missing); non-zero exit
 #                            on any finding; see scripts/lint.sh, .clang-tidy
@@ -75,13 +78,13 @@ endif
 
 $(OBJS): src/idalloc.h
 
-.PHONY: demo stop test bench
+.PHONY: demo stop test bench deb
 
 # The scripts run scripts/setup.sh and then "$$MAKE" / "$$MAKE install"
 # themselves (a fresh make process, which can include PGXS once installed).
 # MAKE is exported rather than written into the recipes so that "make -n demo"
 # only prints the command instead of running the script.
-demo test bench: export MAKE := $(MAKE)
+demo test bench deb: export MAKE := $(MAKE)
 
 demo:
 	@bash scripts/demo.sh
@@ -94,6 +97,9 @@ test:
 
 bench:
 	@bash bench/run.sh
+
+deb:
+	@bash scripts/deb.sh
 
 .PHONY: lint valgrind
 lint valgrind: export MAKE := $(MAKE)
