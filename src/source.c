@@ -687,15 +687,15 @@ static SourceConn *
 slot_conn(int slotno)
 {
 	if (conns == NULL)
-	{
-		conns = MemoryContextAllocZero(TopMemoryContext,
-									   sizeof(SourceConn) * idalloc_shared->nslots);
-		for (int i = 0; i < idalloc_shared->nslots; i++)
-			conns[i].cxt = AllocSetContextCreate(TopMemoryContext,
-												 "idalloc fetch",
-												 ALLOCSET_SMALL_SIZES);
-	}
+		conns = MemoryContextAllocExtended(TopMemoryContext,
+										   sizeof(SourceConn) * idalloc_shared->nslots,
+										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	Assert(slotno >= 0 && slotno < idalloc_shared->nslots);
+	/* a context only for slots that fetch */
+	if (conns[slotno].cxt == NULL)
+		conns[slotno].cxt = AllocSetContextCreate(TopMemoryContext,
+												  "idalloc fetch",
+												  ALLOCSET_SMALL_SIZES);
 	return &conns[slotno];
 }
 
@@ -1255,10 +1255,13 @@ guarded(bool (*fn) (Oid, int), Oid dboid, int slotno)
 		SourceConn *c = &conns[slotno];
 
 		MemoryContextSwitchTo(oldcxt);
+		LWLockReleaseAll();
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		close_conn(c);
+		/* a fetch under way is given up; a cached connection stays */
+		if (c->state != FETCH_IDLE)
+			close_conn(c);
 		end_fetch(c);
 		pg_atomic_write_u32(&idalloc_slots[slotno].ahead_pending, 0);
 		ConditionVariableBroadcast(&idalloc_slots[slotno].published);
@@ -1324,6 +1327,7 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 	WaitEvent  *occurred;
 	int			nslots = conns != NULL ? idalloc_shared->nslots : 0;
 	int			nevents = 2;
+	int			latch_pos;
 	int			n;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -1343,7 +1347,8 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 	}
 
 	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	latch_pos = AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET,
+								  MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < nslots; i++)
 	{
@@ -1361,13 +1366,24 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 	occurred = palloc(sizeof(WaitEvent) * nevents);
 	n = WaitEventSetWait(set, timeout_ms, occurred, nevents,
 						 PG_WAIT_EXTENSION);
+
+	/*
+	 * A latch already set is reported alone, without looking at the sockets
+	 * (PostgreSQL 15): reset it, and look at the sockets without waiting,
+	 * so that callers setting the latch often cannot keep answers that
+	 * came unread until their fetches expire.
+	 */
+	if (n > 0 && (occurred[0].events & WL_LATCH_SET))
+	{
+		ResetLatch(MyLatch);
+		ModifyWaitEvent(set, latch_pos, WL_LATCH_SET, NULL);
+		n = WaitEventSetWait(set, 0, occurred, nevents, PG_WAIT_EXTENSION);
+	}
 	FreeWaitEventSet(set);
 
 	for (int k = 0; k < n; k++)
 	{
-		if (occurred[k].events & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-		else if (occurred[k].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+		if (occurred[k].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 			(void) guarded(fetch_step, dboid,
 						   (int) (intptr_t) occurred[k].user_data);
 	}
