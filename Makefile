@@ -18,6 +18,8 @@
 #   make deb                 build the Debian package postgresql-15-idalloc
 #                            (pg_buildext, debian/) into dist/, installing
 #                            its build dependencies; see scripts/deb.sh
+#   make dist                the PGXN release zip of HEAD (META.json) into
+#                            dist/; see scripts/dist.sh
 #   make lint                cppcheck and clang-tidy on src/*.c (installs them
 #                            from Debian's archive if missing); non-zero exit
 #                            on any finding; see scripts/lint.sh, .clang-tidy
@@ -78,7 +80,7 @@ endif
 
 $(OBJS): src/idalloc.h
 
-.PHONY: demo stop test bench deb
+.PHONY: demo stop test bench deb dist
 
 # The scripts run scripts/setup.sh and then "$$MAKE" / "$$MAKE install"
 # themselves (a fresh make process, which can include PGXS once installed).
@@ -100,6 +102,9 @@ bench:
 
 deb:
 	@bash scripts/deb.sh
+
+dist:
+	@bash scripts/dist.sh
 
 .PHONY: lint valgrind
 lint valgrind: export MAKE := $(MAKE)

@@ -5,8 +5,10 @@
 #   2. pg_regress            sql/*.sql     temp instance on port 55433
 #   3. pg_isolation_regress  specs/*.spec  temp instance on port 55434
 #   4. prove -v              t/*.pl        (PostgreSQL::Test::Cluster nodes)
+#   5. prove -v, as root     t/package/*.pl  (the Debian package: make deb,
+#                            apt-get install, a cluster using it, removal)
 #
-# Every suite runs as the "postgres" OS user; all output goes under
+# Every suite but the package one runs as the "postgres" OS user; all output goes under
 # .run/test/ (wiped at the start; leftover servers there are stopped first).
 # Counting: each pg_regress test and each isolation spec counts 1; each TAP
 # assertion ("ok N" / "not ok N") counts 1, "ok N # skip" counts as skipped;
@@ -148,18 +150,23 @@ run_regress_suite() {
 	fi
 }
 
-# Count the TAP output of "prove -v" in prove.log.
+# run_tap_suite LABEL USER FILE...: "prove -v" as USER (postgres, or root
+# for the suites that install packages); counts the TAP output in prove.log.
 run_tap_suite() {
-	local tapdir="$OUT/tap" rc
+	local label="$1" user="$2"
+	shift 2
+	local tapdir="$OUT/$label" rc
 	local files=("$@")
+	local runas=(as_pg)
+	[[ "$user" == root ]] && runas=()
 	suites_run=$((suites_run + 1))
-	as_pg mkdir -p "$tapdir"
+	"${runas[@]}" mkdir -p "$tapdir"
 	local cmd=(prove -v -I "$PGXS_TEST/perl" -I "$REPO/t" "${files[@]}")
 	echo
-	note "=== tap: ${#files[@]} file(s) ==="
+	note "=== $label: ${#files[@]} file(s), as $user ==="
 	echo "(cd $REPO && TESTDIR=$tapdir PATH=$BINDIR:\$PATH PG_REGRESS=$PG_REGRESS ${cmd[*]})"
-	(cd "$REPO" && as_pg "${clean_env[@]}" TESTDIR="$tapdir" PATH="$BINDIR:$PATH" \
-		PG_REGRESS="$PG_REGRESS" "${cmd[@]}") 2>&1 | as_pg tee "$tapdir/prove.log"
+	(cd "$REPO" && "${runas[@]}" "${clean_env[@]}" TESTDIR="$tapdir" PATH="$BINDIR:$PATH" \
+		PG_REGRESS="$PG_REGRESS" MAKE="$MAKE" "${cmd[@]}") 2>&1 | "${runas[@]}" tee "$tapdir/prove.log"
 	rc=${PIPESTATUS[0]}
 
 	# Assertions: "ok N", "not ok N" (also indented subtest lines);
@@ -202,10 +209,10 @@ run_tap_suite() {
 	local extra=0
 	[[ -n "$broken_files" ]] && extra=$(wc -l <<<"$broken_files")
 	if ((extra > 0)); then
-		note "tap: file(s) that died or had a bad plan (1 extra failure each): $(tr '\n' ' ' <<<"$broken_files")"
+		note "$label: file(s) that died or had a bad plan (1 extra failure each): $(tr '\n' ' ' <<<"$broken_files")"
 	fi
 	if ((rc != 0 && t_fail == 0 && extra == 0)); then
-		note "tap: prove exited with status $rc; counting 1 failure"
+		note "$label: prove exited with status $rc; counting 1 failure"
 		extra=$((extra + 1))
 	fi
 	passed=$((passed + t_ok))
@@ -222,13 +229,13 @@ run_tap_suite() {
 			for log in "$tapdir"/tmp_check/log/regress_log_"$base" "$tapdir"/tmp_check/log/"$base"_*.log; do
 				[[ -s "$log" ]] || continue
 				echo
-				note "--- tap: tail of $log ---"
+				note "--- $label: tail of $log ---"
 				tail -n 60 "$log"
 				shown=1
 			done
 		done <<<"$failed_files"
 		if ((!shown)); then
-			note "tap: no server/test logs for the failed file(s) under $tapdir/tmp_check/log"
+			note "$label: no server/test logs for the failed file(s) under $tapdir/tmp_check/log"
 		fi
 	fi
 }
@@ -280,10 +287,17 @@ else
 fi
 
 if ((${#tap_files[@]})); then
-	run_tap_suite "${tap_files[@]}"
+	run_tap_suite tap postgres "${tap_files[@]}"
 else
 	echo
 	note "tap: no t/*.pl files -- suite skipped (not counted)"
+fi
+
+# Last, as root: the Debian package is built, installed, used and removed
+# again (the working tree's build is installed back).
+mapfile -t package_files < <(list_tests t/package pl | sed 's|^|t/package/|; s|$|.pl|')
+if ((${#package_files[@]})); then
+	run_tap_suite package root "${package_files[@]}"
 fi
 
 # Nothing may be left running (pg_regress and PostgreSQL::Test::Cluster stop
