@@ -23,7 +23,18 @@ PACKAGES=(
 	make
 	gcc
 	libc6-dev                  # only "Recommended" by gcc
+	# clients, pooler, monitoring and packaging (issue 11's tests)
+	python3                    # /usr/bin/python3, Debian's (the tests use it, not a PATH one)
+	python3-sqlalchemy         # t/023_sqlalchemy.pl
+	python3-psycopg2           #   (its driver)
+	pgbouncer                  # t/025_pgbouncer.pl
+	prometheus-postgres-exporter  # t/026_exporter.pl
+	pgxnclient                 # t/022_pgxn.pl
+	git                        # make dist (git archive)
 )
+# Node.js for t/024_node_pg.pl: the machine's own if it has one, else Debian's
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 is_installed() {
 	local status
@@ -85,7 +96,7 @@ if ! runuser -u postgres -- test -r "$REPO" -a -x "$REPO"; then
 	chmod o+rx "$REPO"
 	echo "setup.sh: chmod o+rx $REPO"
 fi
-for sub in sql expected specs t test scripts; do
+for sub in sql expected specs t test scripts clients monitoring debian; do
 	path="$REPO/$sub"
 	[[ -d "$path" ]] || continue
 	if [[ -n "$(find "$path" \( -type f ! -perm -o=r \) -o \( -type d ! -perm -o=rx \) -print -quit)" ]]; then
