@@ -36,7 +36,7 @@ mkdir -p "$src" "$DIST"
 tar -C "$REPO" --exclude=./.git --exclude=./.run --exclude=./dist \
 	--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 	--exclude=./results --exclude=./tmp_check --exclude=./log \
-	--exclude='./regression.*' --exclude=./node_modules \
+	--exclude='./regression.*' --exclude=node_modules \
 	-cf - . | tar -C "$src" -xf -
 
 if [[ "$(id -u)" -eq 0 ]]; then
