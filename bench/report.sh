@@ -139,12 +139,15 @@ pc_row tso "\`idalloc_one('tso')\` (kind tso, cache 1, by name)" "$seq1" "nextva
 
 # 2. scaling
 M2="scaling: IDs/s, N sessions × \`SELECT count(f) FROM generate_series(1, 10000)\`"
-for v in global cached nextval; do
+for v in global cached nextval uuid; do
 	case "$v" in
 	global) label="\`idalloc_one()\`" ;;
 	cached) label="\`idalloc_one('cached')\`" ;;
 	nextval) label="\`nextval('seq_c1')\`" ;;
+	uuid) label="\`gen_random_uuid()\`" ;;
 	esac
+	# (a run from before uuid was measured has none)
+	[[ "$v" == uuid ]] && ! grep -q "^sc\.uuid\." "$RAW" && continue
 	one="$(med "sc.$v.1")"
 	for c in 1 2 4 8; do
 		val="$(med "sc.$v.$c")"

@@ -9,7 +9,9 @@
 #      in a rotated order in every round; every per-round value goes to
 #      .run/bench/raw.tsv
 #   4. stop the cluster, then bench/report.sh prints one markdown table of
-#      medians and ratios (also saved in .run/bench/results.md)
+#      medians and ratios (also saved in .run/bench/results.md), and
+#      bench/plot.sh draws the scaling measurement into bench/scaling.png
+#      (gnuplot)
 #
 # Environment (all optional):
 #   BENCH_ROUNDS=5          rounds of every measurement (medians are taken)
@@ -72,6 +74,13 @@ psql_bench() {
 # build and install
 
 bash "$REPO/scripts/setup.sh" >&2
+# gnuplot draws bench/scaling.png (bench/plot.sh)
+if ! command -v gnuplot >/dev/null 2>&1; then
+	note "installing gnuplot-nox (for bench/scaling.png)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gnuplot-nox >&2 ||
+		{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gnuplot-nox >&2; } ||
+		die "cannot install gnuplot-nox"
+fi
 note "building idalloc"
 "$MAKE" --no-print-directory -C "$REPO" >&2
 note "installing idalloc"
@@ -311,7 +320,7 @@ done
 # ---------------------------------------------------------------------------
 # 2. scaling
 
-SC_VARIANTS=(global cached nextval)
+SC_VARIANTS=(global cached nextval uuid)
 SC_CLIENTS=(1 2 4 8)
 note "2/9 scaling: 10000 IDs per query, ${SC_CLIENTS[*]} clients, ${SCALE_SECONDS} s each, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
@@ -575,6 +584,7 @@ cpu_model="$(sed -nE 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1
 	echo "nproc=$(nproc)"
 	echo "cpu=${cpu_model:-unknown}"
 	echo "postgresql=$pg_version"
+	echo "commit=$(git -c safe.directory='*' -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "checkpoints_during_run=$checkpoints"
 } >"$RUN/facts.txt"
 
@@ -596,4 +606,6 @@ fi
 
 
 bash "$REPO/bench/report.sh" "$RUN" | tee "$RUN/results.md"
+bash "$REPO/bench/plot.sh" "$RUN" "$REPO/bench/scaling.png" >&2 ||
+	note "bench/plot.sh failed: no bench/scaling.png"
 note "done in $((SECONDS - started_at)) s; raw per-round values: $RAW"
