@@ -695,7 +695,7 @@ slot_conn(int slotno)
 	if (conns[slotno].cxt == NULL)
 		conns[slotno].cxt = AllocSetContextCreate(TopMemoryContext,
 												  "idalloc fetch",
-												  ALLOCSET_SMALL_SIZES);
+												  0, (Size) 1024, (Size) 8192);
 	return &conns[slotno];
 }
 

@@ -499,9 +499,8 @@ idalloc_persister_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (persist_pending())
-			idle_since = GetCurrentTimestamp();
-		else if (idalloc_source_fetching())
+		/* (persisting always; a fetch under way is work too) */
+		if (persist_pending() || idalloc_source_fetching())
 			idle_since = GetCurrentTimestamp();
 		else if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(),
 											IDALLOC_PERSISTER_IDLE_MS))
