@@ -859,6 +859,13 @@ idalloc_alter(PG_FUNCTION_ARGS)
 		report_missing(name);
 	if (conninfo != NULL)
 	{
+		if (row.sourced && strspn(conninfo, " \t\n\r\f\v") == strlen(conninfo))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("allocator \"%s\" has a source: a sourced allocator cannot become local",
+							name),
+					 errhint("Create a new allocator without a source instead."),
+					 errhidestmt(true)));
 		if (!row.sourced)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -575,6 +575,7 @@ idalloc_source_verify(const char *conninfo, const char *name,
 	PGconn	   *volatile conn = NULL;
 	bool		ok = false;
 	bool		missing = false;
+	bool		chained = false;
 
 	PG_TRY();
 	{
@@ -592,12 +593,14 @@ idalloc_source_verify(const char *conninfo, const char *name,
 				PGresult   *res;
 
 				res = source_exec(conn,
-								  psprintf("SELECT 1 FROM %s.idalloc_registry WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text", nsp),
+								  psprintf("SELECT source IS NOT NULL FROM %s.idalloc_registry WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text", nsp),
 								  1, params, deadline, &f);
 				if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 				{
 					ok = PQntuples(res) == 1;
 					missing = !ok;
+					/* the authority's allocator is sourced itself */
+					chained = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 				}
 				else if (res != NULL)
 					fail_with_result(&f, res);
@@ -612,6 +615,21 @@ idalloc_source_verify(const char *conninfo, const char *name,
 			PQfinish(conn);
 	}
 	PG_END_TRY();
+	/*
+	 * A source must be an allocator of its own, not one sourced in turn: a
+	 * chain could close into a cycle (this very allocator, reached through
+	 * its own server), whose fetches would wait on each other until they
+	 * time out.  Local and sourced allocators never turn into each other,
+	 * so what is checked here stays true.
+	 */
+	if (chained)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allocator \"%s\" on its authority (%s) has a source itself",
+						name, display),
+				 errdetail("A source must be an allocator that hands out IDs of its own."),
+				 errhint("Point the source at the authority that allocator takes its blocks from."),
+				 errhidestmt(true)));
 	if (ok)
 		return;
 	if (missing)

@@ -20,7 +20,8 @@
 #   (e) idalloc_advance on a sourced server is forwarded to the authority;
 #   (f) an authority without the allocator: 42704; a bad conninfo: 22023;
 #       if_not_exists on an existing sourced allocator: a NOTICE, the
-#       authority not asked;
+#       authority not asked; no chains or cycles of sources, and a sourced
+#       allocator cannot become local (0A000);
 #       the authority being a standby: its 25006;
 #   (g) the password is never visible to a non-superuser: not through the
 #       table, the view, pg_dump, error messages or the server log;
@@ -298,6 +299,16 @@ is($ids->repeated, 0, '(b) after an immediate stop and start, the sourced server
 	$s1->safe_psql('postgres', "SELECT idalloc_drop('via_standby')");
 	fails_with($s1, "SELECT idalloc_alter('orders', source => 'host=x nonsense=1')", '22023',
 		'(f) idalloc_alter with a bad conninfo');
+	# no chains (they could close into a cycle), and no way back to local
+	my $s1ci = 'host=' . $s1->host . ' port=' . $s1->port . ' dbname=postgres';
+	fails_with($s1, "SELECT idalloc_alter('orders', source => '$s1ci')", '0A000',
+		'(f) an allocator cannot take its blocks from itself (its own server as the authority)');
+	$auth->safe_psql('postgres', "SELECT idalloc_create('chained')");
+	$s1->safe_psql('postgres', "SELECT idalloc_create('chained', source => '$ci')");
+	fails_with($s2, "SELECT idalloc_create('chained', source => '$s1ci')", '0A000',
+		'(f) nor from an allocator that is sourced itself (a chain)');
+	fails_with($s1, "SELECT idalloc_alter('orders', source => '')", '0A000',
+		'(f) a sourced allocator cannot become local (an empty source)');
 	# a migration run again: the allocator exists, the authority is not asked
 	my ($ret, $out, $nerr) = $s1->psql('postgres',
 		"SELECT idalloc_create('orders', source => 'host=/nonexistent port=1 dbname=x', if_not_exists => true)");
