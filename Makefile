@@ -36,7 +36,8 @@ MODULE_big = idalloc
 OBJS = src/idalloc.o src/shmem.o src/cache.o src/restart.o src/persist.o \
        src/registry.o src/triggers.o src/funcs.o src/worker.o \
        src/tso.o src/source.o
-DATA = idalloc--1.0.sql idalloc--1.1.sql idalloc--1.0--1.1.sql
+DATA = idalloc--1.0.sql idalloc--1.1.sql idalloc--1.2.sql \
+       idalloc--1.0--1.1.sql idalloc--1.1--1.2.sql
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 # sourced allocators talk to their authority with libpq (as dblink does)
 SHLIB_LINK_INTERNAL = $(libpq)

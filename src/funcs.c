@@ -874,6 +874,12 @@ idalloc_alter(PG_FUNCTION_ARGS)
 					 errhint("Create a new allocator with a source instead."),
 					 errhidestmt(true)));
 		idalloc_source_verify(conninfo, name, display);
+		/*
+		 * The UPDATE below copies the row's persisted end (the mark,
+		 * idalloc_raise_mark); a mark written in place after that copy
+		 * would be lost when it commits.
+		 */
+		idalloc_hold_advance_lock(row.id);
 		idalloc_row_set_source(row.id, display, &reg);
 		idalloc_source_set_conninfo(&reg, row.id, conninfo);
 	}

@@ -447,7 +447,7 @@ _PG_init(void)
 							"Also bounds each connection attempt and query to the authority.",
 							&idalloc_source_timeout,
 							5000, 1, INT_MAX,
-							PGC_SUSET,
+							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

@@ -71,6 +71,7 @@
 #define IDALLOC_REGISTRY_PKEY	"idalloc_registry_pkey"
 #define IDALLOC_REGISTRY_NAMEIDX "idalloc_registry_name_key"
 #define IDALLOC_REGISTRY_SEQ	"idalloc_registry_id_seq"
+#define IDALLOC_CONNINFO_TABLE	"idalloc_source_conninfo"
 
 /* Column numbers of the registry table (see idalloc--1.0.sql). */
 #define Anum_registry_id			1
@@ -357,6 +358,8 @@ extern Oid	idalloc_registry_index(const IdallocRegistry *reg,
 								   const char *name);
 extern Oid	idalloc_registry_seq(const IdallocRegistry *reg);
 extern bool idalloc_is_registry(Oid relid, IdallocRegistry *reg);
+extern Oid	idalloc_registry_conninfo(const IdallocRegistry *reg);
+extern bool idalloc_is_conninfo(Oid relid, IdallocRegistry *reg);
 extern bool idalloc_in_own_script(void);
 extern int64 idalloc_registry_fresh_id(Relation rel,
 									   const IdallocRegistry *reg,
@@ -384,9 +387,17 @@ typedef struct IdallocSourceError
 {
 	int			sqlerrcode;		/* 0: none */
 	char		message[256];	/* names the allocator and the host only */
-	char		detail[512];	/* the authority's or libpq's own words */
+	char		detail[512];	/* what failed, in idalloc's words */
+	char		remote[512];	/* libpq's or the authority's own words:
+								 * for superusers and the server log */
 	char		display[128];	/* the authority's host, port, database */
-	int64		high;			/* end of the highest block received */
+	TimestampTz retry_at;		/* the authority is not asked before */
+	/*
+	 * end of the highest block received: no block starting below it is
+	 * installed.  Durable as the row's persisted_end (idalloc_raise_mark),
+	 * read from it when the slot is attached.
+	 */
+	int64		high;
 } IdallocSourceError;
 
 extern IdallocSourceError *idalloc_source_errors;
@@ -409,6 +420,8 @@ extern void idalloc_detach_all(Oid dboid, Oid extoid);
 extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
 									 int64 count, int64 floor, int64 *first);
 extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
+extern void idalloc_raise_mark(Oid extoid, int64 id, int64 end);
+extern void idalloc_hold_advance_lock(int64 id);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);
 extern bool idalloc_persist_ahead(Oid dboid, int slotno);

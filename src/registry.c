@@ -175,6 +175,27 @@ idalloc_registry_seq(const IdallocRegistry *reg)
 	return seqoid;
 }
 
+/*
+ * OID of idalloc's conninfo table (idalloc_source_conninfo, 1.1), or
+ * InvalidOid if this installation has none (1.0, not updated yet).
+ */
+Oid
+idalloc_registry_conninfo(const IdallocRegistry *reg)
+{
+	Oid			relid = get_relname_relid(IDALLOC_CONNINFO_TABLE, reg->nsp);
+
+	return is_member(relid, reg->extoid) &&
+		get_rel_relkind(relid) == RELKIND_RELATION ? relid : InvalidOid;
+}
+
+/* Is relid idalloc's conninfo table in this database?  Fills *reg if so. */
+bool
+idalloc_is_conninfo(Oid relid, IdallocRegistry *reg)
+{
+	return OidIsValid(relid) && idalloc_registry_find(reg, true) &&
+		idalloc_registry_conninfo(reg) == relid;
+}
+
 /* Is relid idalloc's table in this database?  Fills *reg if so. */
 bool
 idalloc_is_registry(Oid relid, IdallocRegistry *reg)

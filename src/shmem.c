@@ -286,6 +286,10 @@ verify_restored_slot(IdallocSlot *slot, const IdallocRow *row)
 		/* (never saved; a file of an older build): hold nothing */
 		pg_atomic_write_u64(&slot->next, 0);
 		pg_atomic_write_u64(&slot->end, 0);
+		memset(&idalloc_source_errors[slot - idalloc_slots], 0,
+			   sizeof(IdallocSourceError));
+		/* no block below the mark (idalloc_raise_mark) */
+		idalloc_source_errors[slot - idalloc_slots].high = row->persisted_end;
 	}
 	else if ((int64) pg_atomic_read_u64(&slot->end) > row->persisted_end)
 	{
@@ -341,8 +345,13 @@ idalloc_attach(Oid dboid, Oid extoid, const IdallocRow *row, IdallocRef *ref,
 		slot->tso = row->tso;
 		slot->sourced = row->sourced;
 		if (row->sourced)
+		{
 			memset(&idalloc_source_errors[slot - idalloc_slots], 0,
 				   sizeof(IdallocSourceError));
+			/* no block below the mark (idalloc_raise_mark) */
+			idalloc_source_errors[slot - idalloc_slots].high =
+				row->persisted_end;
+		}
 		LWLockRelease(slot_lock(slot));
 		*created = true;
 	}
@@ -1046,6 +1055,57 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 }
 
 /*
+ * A sourced allocator (source.c) received a block ending at `end`, or a
+ * restored row of it says it had: its mark, the row's persisted end,
+ * becomes at least `end` (in place, flushed, acknowledged as a block
+ * advance is), and so does the slot's high-water mark, below which no
+ * block is installed.  Holds the allocator's advance lock while it
+ * writes, as idalloc_raise does: idalloc_alter's transactional UPDATE of
+ * the row (source => ...) holds it until its commit, so that UPDATE can
+ * never carry an older persisted end over this write.
+ */
+void
+idalloc_raise_mark(Oid extoid, int64 id, int64 end)
+{
+	LOCKTAG		tag;
+	IdallocSlot *slot;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
+						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	end = idalloc_persist_raise(extoid, id, end);
+
+	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	slot = find_slot(MyDatabaseId, extoid, id, NULL);
+	if (slot != NULL && slot->sourced)
+	{
+		IdallocSourceError *e = &idalloc_source_errors[slot - idalloc_slots];
+
+		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+		e->high = Max(e->high, end);
+		LWLockRelease(slot_lock(slot));
+	}
+	LWLockRelease(idalloc_shared->lock);
+	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * Take allocator `id`'s advance lock until the end of the transaction:
+ * for a transactional UPDATE of its row, which no in-place write may
+ * overtake (persist.c, "lost in-place updates").
+ */
+void
+idalloc_hold_advance_lock(int64 id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
+						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
  * idalloc_alter, or a restored/replicated row merged: write the new block
  * and/or cache size (< 1 keeps one) into the row, then into the slot (the
  * step starts again from the new block).  Holds the allocator's advance
@@ -1107,8 +1167,14 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 
 	Assert(!IsTransactionState());
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
+	/*
+	 * The caller looked at the slot without a lock: it may have been
+	 * attached to a sourced allocator since (whose blocks only the
+	 * authority hands out, source.c).  sourced is written with the
+	 * generation, under this lock, which the re-check below compares.
+	 */
 	if (pg_atomic_read_u64(&slot->generation) == 0 || slot->dboid != dboid ||
-		slot->unverified)
+		slot->unverified || slot->sourced)
 	{
 		LWLockRelease(idalloc_shared->lock);
 		return false;

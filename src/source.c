@@ -53,6 +53,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "tcop/tcopprot.h"
@@ -65,7 +66,7 @@
 
 #include "idalloc.h"
 
-#define CONNINFO_TABLE	"idalloc_source_conninfo"
+#define CONNINFO_TABLE	IDALLOC_CONNINFO_TABLE
 
 /* ---------- the conninfo ---------- */
 
@@ -200,17 +201,10 @@ idalloc_source_display(const char *conninfo, const char *allocator)
 	return buf.data;
 }
 
-/* OID of idalloc's conninfo table, InvalidOid if this installation has
- * none (an installation of 1.0 not updated yet) */
-static Oid
+static inline Oid
 conninfo_relid(const IdallocRegistry *reg)
 {
-	Oid			relid = get_relname_relid(CONNINFO_TABLE, reg->nsp);
-
-	if (!OidIsValid(relid) ||
-		getExtensionOfObject(RelationRelationId, relid) != reg->extoid)
-		return InvalidOid;
-	return relid;
+	return idalloc_registry_conninfo(reg);
 }
 
 /* Can this installation hold sources?  0A000 if not (1.0, not updated). */
@@ -237,7 +231,9 @@ conninfo_spi(const IdallocRegistry *reg, const char *sql_fmt, int nargs,
 	int			ret;
 	Oid			save_userid;
 	int			save_sec_context;
-	char	   *result = NULL;
+	char	   *volatile result = NULL;
+	bool		save_internal = idalloc_internal_write;
+	int			save_depth = idalloc_internal_depth;
 
 	sql = psprintf(sql_fmt, quote_identifier(get_namespace_name(reg->nsp)));
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -245,19 +241,34 @@ conninfo_spi(const IdallocRegistry *reg, const char *sql_fmt, int nargs,
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
-								read_only, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_tuptable != NULL && SPI_processed > 0)
+	/* the table's guard lets the rows of this statement through */
+	if (!read_only)
 	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1);
-
-		if (v != NULL)
-			result = MemoryContextStrdup(TopTransactionContext, v);
+		idalloc_internal_write = true;
+		idalloc_internal_depth = idalloc_trigger_depth();
 	}
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+									read_only, 0);
+		if (ret < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(ret));
+		if (SPI_tuptable != NULL && SPI_processed > 0)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1);
+
+			if (v != NULL)
+				result = MemoryContextStrdup(TopTransactionContext, v);
+		}
+	}
+	PG_FINALLY();
+	{
+		idalloc_internal_write = save_internal;
+		idalloc_internal_depth = save_depth;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return result;
@@ -327,22 +338,89 @@ source_conninfo(const IdallocRegistry *reg, int64 id)
 
 /* ---------- libpq, interruptibly ---------- */
 
+/*
+ * What went wrong with the authority, in two parts: our own words, which
+ * say what failed and may be shown to any caller (they name nothing but
+ * the allocator, the authority's host, port and database, and numbers),
+ * and libpq's or the authority's own words (which can name a role, a
+ * user or anything the authority chose to say), for superusers and the
+ * server log only.
+ */
 typedef struct SourceFailure
 {
 	int			sqlerrcode;
-	char	   *detail;			/* libpq's or the authority's words */
+	char	   *detail;			/* our words (never NULL once failed) */
+	char	   *remote;			/* libpq's or the authority's, or NULL */
 } SourceFailure;
 
-static void
-fail_with(SourceFailure *f, int sqlerrcode, const char *detail)
+/* s without the newlines and spaces libpq ends its messages with */
+static char *
+trimmed(const char *s)
 {
-	char	   *d = pstrdup(detail != NULL ? detail : "");
+	char	   *d = pstrdup(s != NULL ? s : "");
 	size_t		len = strlen(d);
 
 	while (len > 0 && (d[len - 1] == '\n' || d[len - 1] == ' '))
 		d[--len] = '\0';
+	return d;
+}
+
+/* a failure described in our own words only */
+static void
+fail_with(SourceFailure *f, int sqlerrcode, const char *detail)
+{
 	f->sqlerrcode = sqlerrcode;
-	f->detail = d;
+	f->detail = trimmed(detail);
+	f->remote = NULL;
+}
+
+/* a failure of libpq's: what failed in our words, libpq's message aside */
+static void
+fail_with_libpq(SourceFailure *f, int sqlerrcode, const char *what,
+				const char *libpq_message)
+{
+	fail_with(f, sqlerrcode, what);
+	if (libpq_message != NULL && libpq_message[0] != '\0')
+		f->remote = trimmed(libpq_message);
+}
+
+/*
+ * Report a failure: the detail every caller sees is ours; libpq's or the
+ * authority's words are added to it for a superuser, and go to the server
+ * log in any case (with passwords overwritten, idalloc_emit_log).
+ */
+static int
+errdetail_failure(const char *detail, const char *remote)
+{
+	if (remote == NULL || remote[0] == '\0')
+		return detail[0] != '\0' ? errdetail_internal("%s", detail) : 0;
+	if (superuser())
+		return errdetail_internal("%s %s", detail, remote);
+	errdetail_internal("%s", detail);
+	return errdetail_log("%s %s", detail, remote);
+}
+
+/*
+ * Every connection to an authority counts as an external file descriptor
+ * of this process, as postgres_fdw's do: true if one may be opened (else
+ * *f says so, 08004).
+ */
+static bool
+acquire_conn_fd(SourceFailure *f)
+{
+	if (AcquireExternalFD())
+		return true;
+	fail_with(f, ERRCODE_SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
+			  "There are too many open files on the local server; raise max_files_per_process or the \"ulimit -n\" limit.");
+	return false;
+}
+
+/* close a connection made after acquire_conn_fd */
+static void
+finish_conn(PGconn *conn)
+{
+	PQfinish(conn);
+	ReleaseExternalFD();
 }
 
 /* milliseconds until deadline (at least 0) */
@@ -368,7 +446,7 @@ interrupts_closing(PGconn *conn)
 	}
 	PG_CATCH();
 	{
-		PQfinish(conn);
+		finish_conn(conn);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -387,9 +465,12 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 	PGconn	   *conn;
 	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
 
+	if (!acquire_conn_fd(f))
+		return NULL;
 	conn = PQconnectStartParams(keys, vals, true);
 	if (conn == NULL)
 	{
+		ReleaseExternalFD();
 		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 				  "out of memory");
 		return NULL;
@@ -405,7 +486,7 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 
 		if (timeout <= 0)
 		{
-			PQfinish(conn);
+			finish_conn(conn);
 			fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 					  "timeout expired while connecting (idalloc.source_timeout)");
 			return NULL;
@@ -423,9 +504,10 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 	}
 	if (status == PGRES_POLLING_FAILED)
 	{
-		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-				  PQerrorMessage(conn));
-		PQfinish(conn);
+		fail_with_libpq(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						"The connection to the authority could not be made.",
+						PQerrorMessage(conn));
+		finish_conn(conn);
 		return NULL;
 	}
 	return conn;
@@ -446,7 +528,9 @@ source_exec(PGconn *conn, const char *sql, int nparams,
 
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 	{
-		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+		fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+						"The connection to the authority failed.",
+						PQerrorMessage(conn));
 		return NULL;
 	}
 	for (;;)
@@ -485,7 +569,9 @@ source_exec(PGconn *conn, const char *sql, int nparams,
 			{
 				if (last)
 					PQclear(last);
-				fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+				fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+								"The connection to the authority failed.",
+								PQerrorMessage(conn));
 				return NULL;
 			}
 		}
@@ -497,7 +583,9 @@ source_exec(PGconn *conn, const char *sql, int nparams,
 		last = res;
 	}
 	if (last == NULL)
-		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(conn));
+		fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+						"The connection to the authority failed.",
+						PQerrorMessage(conn));
 	return last;
 }
 
@@ -509,10 +597,17 @@ fail_with_result(SourceFailure *f, PGresult *res)
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	int			code = ERRCODE_CONNECTION_FAILURE;
 
-	if (state != NULL && strlen(state) == 5)
+	if (state != NULL && strlen(state) == 5 &&
+		strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5)
 		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
-	fail_with(f, code, msg != NULL ? psprintf("the authority reported: %s", msg) :
-			  PQresultErrorMessage(res));
+	else
+		state = NULL;
+	fail_with_libpq(f, code,
+					state != NULL ?
+					psprintf("The authority reported an error (SQLSTATE %s).", state) :
+					"The authority reported an error.",
+					msg != NULL ? psprintf("It said: %s", msg) :
+					PQresultErrorMessage(res));
 }
 
 /* As libpqwalreceiver does: nothing on the authority's search_path is used. */
@@ -571,7 +666,7 @@ idalloc_source_verify(const char *conninfo, const char *name,
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   idalloc_source_timeout);
-	SourceFailure f = {0, NULL};
+	SourceFailure f = {0, NULL, NULL};
 	PGconn	   *volatile conn = NULL;
 	bool		ok = false;
 	bool		missing = false;
@@ -612,7 +707,7 @@ idalloc_source_verify(const char *conninfo, const char *name,
 	PG_FINALLY();
 	{
 		if (conn != NULL)
-			PQfinish(conn);
+			finish_conn(conn);
 	}
 	PG_END_TRY();
 	/*
@@ -646,7 +741,7 @@ idalloc_source_verify(const char *conninfo, const char *name,
 					name, display) :
 			 errmsg("the authority (%s) of allocator \"%s\" reported an error",
 					display, name),
-			 f.detail != NULL ? errdetail_internal("%s", f.detail) : 0,
+			 f.detail != NULL ? errdetail_failure(f.detail, f.remote) : 0,
 			 errhidestmt(true)));
 }
 
@@ -679,6 +774,7 @@ typedef struct SourceConn
 	char	   *nsp;			/* the authority's schema of idalloc */
 	PGconn	   *conn;
 	TimestampTz retry_at;		/* after a failure, no fetch before */
+	int			failures;		/* in a row: the backoff doubles with each */
 
 	/* the fetch under way; its strings live in cxt, reset at its end */
 	FetchState	state;
@@ -689,6 +785,8 @@ typedef struct SourceConn
 	TimestampTz deadline;
 	TimestampTz started;
 	uint32		epoch;			/* the slot's cache_epoch at the start */
+	Oid			extoid;			/* the allocator's identity */
+	int64		id;
 	int64		step;
 	int64		count;
 	char	   *name;
@@ -698,7 +796,13 @@ typedef struct SourceConn
 static SourceConn *conns = NULL;
 static int	fetches_under_way = 0;
 
-#define FETCH_RETRY_MS			200		/* after the authority failed us */
+/*
+ * After the authority failed us (an error, a malformed or refused answer,
+ * no answer), it is asked again after FETCH_RETRY_MS, doubling with each
+ * failure in a row up to FETCH_RETRY_MAX_MS: never in a loop.
+ */
+#define FETCH_RETRY_MS			200
+#define FETCH_RETRY_MAX_MS		5000
 #define FETCH_ERROR_RETRY_MS	1000	/* after an error of our own */
 
 static SourceConn *
@@ -725,7 +829,7 @@ close_conn(SourceConn *c)
 		PQclear(c->last);
 	c->last = NULL;
 	if (c->conn != NULL)
-		PQfinish(c->conn);
+		finish_conn(c->conn);
 	c->conn = NULL;
 	if (c->nsp != NULL)
 		pfree(c->nsp);
@@ -760,17 +864,21 @@ begin_connect(SourceConn *c, SourceFailure *f)
 
 	close_conn(c);
 	c->reused = false;
+	if (!acquire_conn_fd(f))
+		return false;
 	c->conn = PQconnectStartParams(keys, vals, true);
 	if (c->conn == NULL)
 	{
+		ReleaseExternalFD();
 		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 				  "out of memory");
 		return false;
 	}
 	if (PQstatus(c->conn) == CONNECTION_BAD)
 	{
-		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-				  PQerrorMessage(c->conn));
+		fail_with_libpq(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						"The connection to the authority could not be made.",
+						PQerrorMessage(c->conn));
 		close_conn(c);
 		return false;
 	}
@@ -796,7 +904,9 @@ send_setup(SourceConn *c, SourceFailure *f)
 					 " ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
 					 " WHERE e.extname OPERATOR(pg_catalog.=) 'idalloc'"))
 	{
-		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+		fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+						"The connection to the authority failed.",
+						PQerrorMessage(c->conn));
 		return false;
 	}
 	c->state = FETCH_SETUP;
@@ -818,7 +928,9 @@ send_batch(SourceConn *c, SourceFailure *f)
 				   c->nsp);
 	if (!PQsendQueryParams(c->conn, sql, 2, NULL, params, NULL, NULL, 0))
 	{
-		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+		fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+						"The connection to the authority failed.",
+						PQerrorMessage(c->conn));
 		return false;
 	}
 	c->state = FETCH_BATCH;
@@ -835,7 +947,9 @@ collect(SourceConn *c, SourceFailure *f)
 {
 	if (!PQconsumeInput(c->conn))
 	{
-		fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+		fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+						"The connection to the authority failed.",
+						PQerrorMessage(c->conn));
 		return -1;
 	}
 	while (!PQisBusy(c->conn))
@@ -846,7 +960,9 @@ collect(SourceConn *c, SourceFailure *f)
 		{
 			if (c->last != NULL)
 				return 1;
-			fail_with(f, ERRCODE_CONNECTION_FAILURE, PQerrorMessage(c->conn));
+			fail_with_libpq(f, ERRCODE_CONNECTION_FAILURE,
+							"The connection to the authority failed.",
+							PQerrorMessage(c->conn));
 			return -1;
 		}
 		if (c->last != NULL)
@@ -857,43 +973,104 @@ collect(SourceConn *c, SourceFailure *f)
 }
 
 /*
+ * One column of the authority's answer as a bigint: false if it is NULL,
+ * or not an integer that fits in 64 bits (its text is then in *f's remote
+ * words only: the authority chose it).
+ */
+static bool
+answer_int8(PGresult *res, int col, const char *colname, int64 *v,
+			SourceFailure *f)
+{
+	const char *text;
+	char	   *endp;
+
+	if (PQgetisnull(res, 0, col))
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned a NULL %s.",
+						   colname));
+		return false;
+	}
+	text = PQgetvalue(res, 0, col);
+	errno = 0;
+	*v = strtoi64(text, &endp, 10);
+	if (text[0] == '\0' || isspace((unsigned char) text[0]) ||
+		*endp != '\0' || errno != 0)
+	{
+		fail_with_libpq(f, ERRCODE_PROTOCOL_VIOLATION,
+						psprintf("The authority's idalloc_batch returned a %s that is not a bigint.",
+								 colname),
+						psprintf("It returned \"%.40s\".", text));
+		return false;
+	}
+	return true;
+}
+
+/*
  * The authority's answer to idalloc_batch: true with [*start, *end) when it
- * is complete and exactly c->count IDs; anything else (an error, a
- * malformed answer) yields no range at all.
+ * is one row of two bigints, end > start, exactly c->count IDs apart
+ * (computed without overflow: PGXS builds with -fwrapv, and a wrapped end
+ * must not pass for a range).  Anything else yields no range at all, and
+ * *f says what the authority returned.
  */
 static bool
 batch_answer(SourceConn *c, int64 *start, int64 *end, SourceFailure *f)
 {
 	PGresult   *res = c->last;
+	int64		size;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_with_result(f, res);
-	else if (PQntuples(res) != 1 || PQnfields(res) != 2 ||
-			 PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
-		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
-				  "the authority's idalloc_batch returned no range");
-	else
 	{
-		char	   *e1;
-		char	   *e2;
-
-		errno = 0;
-		*start = strtoll(PQgetvalue(res, 0, 0), &e1, 10);
-		*end = strtoll(PQgetvalue(res, 0, 1), &e2, 10);
-		if (errno != 0 || *e1 != '\0' || *e2 != '\0' || *start < 0 ||
-			*end - *start != c->count)
-			fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
-					  "the authority's idalloc_batch returned a range of another size");
-		else
-			return true;
+		fail_with_result(f, res);
+		return false;
 	}
-	return false;
+	if (PQnfields(res) != 2)
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned %d columns instead of 2 (start_id, end_id).",
+						   PQnfields(res)));
+		return false;
+	}
+	if (PQntuples(res) != 1)
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned %d rows instead of 1.",
+						   PQntuples(res)));
+		return false;
+	}
+	if (!answer_int8(res, 0, "start_id", start, f) ||
+		!answer_int8(res, 1, "end_id", end, f))
+		return false;
+	if (*end <= *start)
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned [" INT64_FORMAT ", " INT64_FORMAT "), an empty or reversed range.",
+						   *start, *end));
+		return false;
+	}
+	if (pg_sub_s64_overflow(*end, *start, &size))
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned [" INT64_FORMAT ", " INT64_FORMAT "), a range wider than 9223372036854775807 IDs.",
+						   *start, *end));
+		return false;
+	}
+	if (size != c->count)
+	{
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned [" INT64_FORMAT ", " INT64_FORMAT "), " INT64_FORMAT " IDs instead of the " INT64_FORMAT " asked for.",
+						   *start, *end, size, c->count));
+		return false;
+	}
+	Assert(*start < *end);
+	return true;
 }
 
 /* the message of a failure of allocator name at `display` (never a password) */
 static void
 record_failure(IdallocSlot *slot, uint64 generation, const char *name,
-			   const char *display, const SourceFailure *f)
+			   const char *display, const SourceFailure *f,
+			   TimestampTz retry_at)
 {
 	IdallocSourceError *e = &idalloc_source_errors[slot - idalloc_slots];
 
@@ -910,6 +1087,9 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 					 "the authority (%s) refused a block for allocator \"%s\"",
 					 display, name);
 		strlcpy(e->detail, f->detail, sizeof(e->detail));
+		strlcpy(e->remote, f->remote != NULL ? f->remote : "",
+				sizeof(e->remote));
+		e->retry_at = retry_at;
 		if (display != NULL)
 			strlcpy(e->display, display, sizeof(e->display));
 		pg_atomic_fetch_add_u32(&slot->source_failures, 1);
@@ -918,10 +1098,25 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 	ConditionVariableBroadcast(&slot->published);
 }
 
+/* After a failure: when the authority is asked again (the backoff). */
+static TimestampTz
+back_off(SourceConn *c)
+{
+	int			ms = FETCH_RETRY_MS;
+
+	for (int i = 0; i < c->failures && ms < FETCH_RETRY_MAX_MS; i++)
+		ms *= 2;
+	ms = Min(ms, FETCH_RETRY_MAX_MS);
+	if (c->failures < INT_MAX)
+		c->failures++;
+	c->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	return c->retry_at;
+}
+
 /*
  * The fetch of slot slotno failed (*f): its callers get the failure, and
- * the authority is left alone for FETCH_RETRY_MS, so that one that fails
- * at once is not asked in a loop.
+ * the authority is left alone for a while (back_off), so that one that
+ * fails at once is not asked in a loop.
  */
 static void
 fetch_failed(int slotno, const SourceFailure *f)
@@ -934,9 +1129,7 @@ fetch_failed(int slotno, const SourceFailure *f)
 		f->sqlerrcode == ERRCODE_PROTOCOL_VIOLATION)
 		close_conn(c);
 	record_failure(&idalloc_slots[slotno], c->generation, c->name,
-				   c->display, f);
-	c->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  FETCH_RETRY_MS);
+				   c->display, f, back_off(c));
 	end_fetch(c);
 }
 
@@ -1005,6 +1198,7 @@ fetch_start(Oid dboid, int slotno)
 	LWLock	   *lock = idalloc_slot_lock(slot);
 	uint64		generation;
 	int64		id;
+	Oid			extoid;
 	int64		cur_next;
 	int64		cur_end;
 	int64		need;
@@ -1012,7 +1206,7 @@ fetch_start(Oid dboid, int slotno)
 	uint32		epoch;
 	TimestampTz now = GetCurrentTimestamp();
 	char	   *conninfo = NULL;
-	SourceFailure f = {0, NULL};
+	SourceFailure f = {0, NULL, NULL};
 
 	Assert(!IsTransactionState());
 	if (c->state != FETCH_IDLE || (c->retry_at != 0 && now < c->retry_at))
@@ -1028,6 +1222,7 @@ fetch_start(Oid dboid, int slotno)
 		return false;
 	}
 	id = slot->id;
+	extoid = slot->extoid;
 	/* an advance while the fetch is under way voids what it brings */
 	epoch = pg_atomic_read_u32(&slot->cache_epoch);
 	cur_next = (int64) pg_atomic_read_u64(&slot->next);
@@ -1048,7 +1243,7 @@ fetch_start(Oid dboid, int slotno)
 
 	/* the allocator's name, block and conninfo, in a short transaction */
 	MemoryContextReset(c->cxt);
-	read_source(slot->extoid, id, &step, &c->name, &c->display, &conninfo,
+	read_source(extoid, id, &step, &c->name, &c->display, &conninfo,
 				c->cxt);
 	if (c->name == NULL || conninfo == NULL)
 	{
@@ -1063,6 +1258,8 @@ fetch_start(Oid dboid, int slotno)
 	c->state = FETCH_CONNECTING;
 	c->started = now;
 	c->epoch = epoch;
+	c->extoid = extoid;
+	c->id = id;
 	c->step = step;
 	c->count = step;
 	if (need > 0 && pg_add_s64_overflow(need, step, &c->count))
@@ -1104,16 +1301,43 @@ fetch_start(Oid dboid, int slotno)
 }
 
 /*
- * A complete answer [start, end) for slot slotno: installed unless the
- * allocator changed meanwhile.
+ * Before a block [start, end) of allocator c->id is installed, its end is
+ * made durable as the allocator's mark (its row's persisted_end: in place,
+ * flushed, acknowledged as a block advance is; idalloc_raise_mark), in a
+ * short transaction of the persister's own.  No block that starts below
+ * the mark is ever installed, after any restart, crash or restore of this
+ * server: an authority that went backward (restored from an old backup, a
+ * failover to a lagging standby, another authority set by idalloc_alter)
+ * cannot make this server hand out an ID twice.
  */
 static void
+persist_mark(SourceConn *c, int64 end)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	idalloc_raise_mark(c->extoid, c->id, end);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * A complete answer [start, end) for slot slotno, its end persisted as the
+ * mark (persist_mark): installed unless the allocator changed meanwhile.
+ * False if it is refused because it starts below a block this server
+ * received before (XX001 for the callers; the block is a gap, and the mark
+ * covers it, so the authority's next block is above both).
+ */
+static bool
 install_block(int slotno, int64 start, int64 end)
 {
 	SourceConn *c = &conns[slotno];
 	IdallocSlot *slot = &idalloc_slots[slotno];
 	LWLock	   *lock = idalloc_slot_lock(slot);
+	bool		refused = false;
+	int64		held = 0;
 
+	Assert(start < end);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	if (pg_atomic_read_u64(&slot->generation) == c->generation &&
 		pg_atomic_read_u32(&slot->cache_epoch) != c->epoch)
@@ -1127,16 +1351,21 @@ install_block(int slotno, int64 start, int64 end)
 		int64		held_end = (int64) pg_atomic_read_u64(&slot->end);
 		IdallocSourceError *e = &idalloc_source_errors[slotno];
 
-		if (start < Max(Max(held_end, slot->spare_end), e->high))
+		held = Max(Max(held_end, slot->spare_end), e->high);
+		if (start < held)
 		{
 			/* the authority went backward (restored from an old backup?) */
+			refused = true;
 			e->sqlerrcode = ERRCODE_DATA_CORRUPTED;
 			snprintf(e->message, sizeof(e->message),
 					 "the authority (%s) handed out a block of allocator \"%s\" below one it handed out before",
 					 c->display, c->name);
 			snprintf(e->detail, sizeof(e->detail),
-					 "It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ".",
-					 start, end, Max(Max(held_end, slot->spare_end), e->high));
+					 "It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ". No ID of that block is handed out; the next block must start at " INT64_FORMAT " or above.",
+					 start, end, held, Max(held, end));
+			e->remote[0] = '\0';
+			e->high = Max(e->high, end);
+			e->retry_at = back_off(c);
 			pg_atomic_fetch_add_u32(&slot->source_failures, 1);
 		}
 		else
@@ -1173,10 +1402,20 @@ install_block(int slotno, int64 start, int64 end)
 			if (slot->need_count <= end - start - c->step + 1)
 				slot->need_count = 0;
 			e->sqlerrcode = 0;
+			c->failures = 0;
 		}
 	}
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&slot->published);
+	if (refused)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the authority (%s) handed out a block of allocator \"%s\" below one it handed out before",
+						c->display, c->name),
+				 errdetail("It returned [" INT64_FORMAT ", " INT64_FORMAT "); this server holds IDs up to " INT64_FORMAT ".",
+						   start, end, held),
+				 errhint("Other servers taking blocks from that authority may have received IDs twice; find out why it went backward.")));
+	return !refused;
 }
 
 /*
@@ -1187,7 +1426,7 @@ static bool
 fetch_step(Oid dboid, int slotno)
 {
 	SourceConn *c = &conns[slotno];
-	SourceFailure f = {0, NULL};
+	SourceFailure f = {0, NULL, NULL};
 	int64		start;
 	int64		end;
 	int			rc;
@@ -1202,8 +1441,9 @@ fetch_step(Oid dboid, int slotno)
 			c->poll = PQconnectPoll(c->conn);
 			if (c->poll == PGRES_POLLING_FAILED)
 			{
-				fail_with(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						  PQerrorMessage(c->conn));
+				fail_with_libpq(&f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+								"The connection to the authority could not be made.",
+								PQerrorMessage(c->conn));
 				break;
 			}
 			if (c->poll != PGRES_POLLING_OK || send_setup(c, &f))
@@ -1236,7 +1476,9 @@ fetch_step(Oid dboid, int slotno)
 				return true;
 			if (rc > 0 && batch_answer(c, &start, &end, &f))
 			{
-				install_block(slotno, start, end);
+				persist_mark(c, end);
+				MemoryContextSwitchTo(c->cxt);
+				(void) install_block(slotno, start, end);
 				end_fetch(c);
 				return true;
 			}
@@ -1315,7 +1557,7 @@ static bool
 fetch_expire(Oid dboid, int slotno)
 {
 	SourceConn *c = &conns[slotno];
-	SourceFailure f = {0, NULL};
+	SourceFailure f = {0, NULL, NULL};
 
 	(void) dboid;
 	if (c->state == FETCH_IDLE || GetCurrentTimestamp() < c->deadline)
@@ -1421,7 +1663,7 @@ raise_recorded(const IdallocSourceError *e)
 	ereport(ERROR,
 			(errcode(e->sqlerrcode),
 			 errmsg_internal("%s", e->message),
-			 e->detail[0] != '\0' ? errdetail_internal("%s", e->detail) : 0));
+			 errdetail_failure(e->detail, e->remote)));
 }
 
 /*
@@ -1496,9 +1738,11 @@ idalloc_source_take_slow(IdallocRef *ref, const char *name, int64 count)
 				pg_atomic_write_u32(&slot->ahead_pending, 0);
 				result = IDALLOC_RETRY;
 			}
-			else if (pg_atomic_read_u32(&slot->source_failures) != failures &&
-					 idalloc_source_errors[slot - idalloc_slots].sqlerrcode != 0)
+			else if (idalloc_source_errors[slot - idalloc_slots].sqlerrcode != 0 &&
+					 (pg_atomic_read_u32(&slot->source_failures) != failures ||
+					  idalloc_source_errors[slot - idalloc_slots].retry_at > deadline))
 			{
+				/* it failed since we came, or is not asked again in time */
 				err = idalloc_source_errors[slot - idalloc_slots];
 				result = -2;
 			}
@@ -1584,7 +1828,7 @@ idalloc_source_advance(const IdallocRegistry *reg, int64 id,
 	char	   *display;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   idalloc_source_timeout);
-	SourceFailure f = {0, NULL};
+	SourceFailure f = {0, NULL, NULL};
 	PGconn	   *volatile conn = NULL;
 	int64		result = 0;
 	bool		ok = false;
@@ -1633,7 +1877,7 @@ idalloc_source_advance(const IdallocRegistry *reg, int64 id,
 	PG_FINALLY();
 	{
 		if (conn != NULL)
-			PQfinish(conn);
+			finish_conn(conn);
 	}
 	PG_END_TRY();
 	if (!ok)
@@ -1644,7 +1888,7 @@ idalloc_source_advance(const IdallocRegistry *reg, int64 id,
 						name, display) :
 				 errmsg("the authority (%s) refused idalloc_advance of allocator \"%s\"",
 						display, name),
-				 f.detail != NULL ? errdetail_internal("%s", f.detail) : 0));
+				 f.detail != NULL ? errdetail_failure(f.detail, f.remote) : 0));
 	return result;
 }
 

@@ -122,6 +122,7 @@ static int64 tuple_int8(HeapTuple tup, TupleDesc desc, int attnum,
 
 PG_FUNCTION_INFO_V1(idalloc_registry_insert);
 PG_FUNCTION_INFO_V1(idalloc_registry_guard);
+PG_FUNCTION_INFO_V1(idalloc_source_conninfo_guard);
 
 /* ---------- the stash of a dropped installation ---------- */
 
@@ -437,7 +438,7 @@ tuple_name(HeapTuple tup, TupleDesc desc)
  */
 static void
 merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
-		  HeapTuple tup, TupleDesc desc)
+		  HeapTuple tup, TupleDesc desc, bool from_subscription)
 {
 	int64		block = tuple_int8(tup, desc, Anum_registry_block, -1);
 	int32		cache = tuple_int4(tup, desc, Anum_registry_cache, -1);
@@ -449,9 +450,15 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 	if (cache == existing->cache || cache < 1)
 		cache = -1;
 	idalloc_alter_sizes(reg->extoid, existing->id, block, cache);
-	/* a sourced allocator's IDs are the authority's: nothing to raise here */
+	/*
+	 * A sourced allocator's IDs are the authority's: a restored row raises
+	 * its mark (no block below what it received is installed); another
+	 * server's row, which is of another server's blocks, does not.
+	 */
 	if (end > existing->persisted_end && !existing->sourced)
 		idalloc_raise(reg->extoid, existing->id, end);
+	else if (end > existing->persisted_end && !from_subscription)
+		idalloc_raise_mark(reg->extoid, existing->id, end);
 }
 
 /*
@@ -578,7 +585,7 @@ idalloc_registry_insert(PG_FUNCTION_ARGS)
 	{
 		if (idalloc_row_by_name(name, &existing, &reg))
 		{
-			merge_row(&reg, &existing, tup, desc);
+			merge_row(&reg, &existing, tup, desc, from_subscription);
 			return PointerGetDatum(NULL);
 		}
 		if (!supported_row(tup, desc, name, from_subscription))
@@ -660,7 +667,7 @@ idalloc_registry_guard(PG_FUNCTION_ARGS)
 			IdallocRow	existing;
 
 			if (name != NULL && idalloc_row_by_name(name, &existing, &reg))
-				merge_row(&reg, &existing, trigdata->tg_newtuple, desc);
+				merge_row(&reg, &existing, trigdata->tg_newtuple, desc, true);
 		}
 		return PointerGetDatum(NULL);	/* skip the row */
 	}
@@ -668,27 +675,94 @@ idalloc_registry_guard(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);	/* not reached */
 }
 
+/*
+ * BEFORE INSERT OR UPDATE OR DELETE row trigger and BEFORE TRUNCATE
+ * statement trigger on the conninfo table (idalloc_source_conninfo, 1.2):
+ * a conninfo is written by idalloc_create and idalloc_alter of this server
+ * only, and never leaves it.
+ *
+ * Its key, the registry id, means nothing on another server, and its
+ * value is another server's password: a row that a logical-replication
+ * subscription brings (a publication FOR ALL TABLES carries the table,
+ * which cannot be kept out of one) is skipped, whether the apply worker
+ * inserts, updates or deletes it or the table-sync worker copies it, so
+ * that the subscriber's own sourced allocators keep their authorities
+ * and nothing of the publisher's conninfo is stored.  Every other write
+ * is refused (42501), as on the registry.
+ */
+Datum
+idalloc_source_conninfo_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = trigger_data(fcinfo, "idalloc_source_conninfo_guard");
+	IdallocRegistry reg;
+	Relation	rel = trigdata->tg_relation;
+
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ?
+		 TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) :
+		 !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event)))
+		report_protocol("idalloc_source_conninfo_guard",
+						"BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW, or BEFORE TRUNCATE FOR EACH STATEMENT");
+	idalloc_check_loaded();
+	if (!idalloc_is_conninfo(RelationGetRelid(rel), &reg))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired on table \"%s\" of extension \"idalloc\"",
+						"idalloc_source_conninfo_guard", IDALLOC_CONNINFO_TABLE)));
+
+	if (own_write())
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+			return PointerGetDatum(NULL);
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+			return PointerGetDatum(trigdata->tg_newtuple);
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	}
+	if (IsLogicalWorker() && idalloc_trigger_depth() == 1 &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		return PointerGetDatum(NULL);	/* another server's: skipped */
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("table \"%s\" can only be changed through idalloc's functions",
+					RelationGetRelationName(rel)),
+			 errhint("Use idalloc_create() or idalloc_alter() with source => ....")));
+	return PointerGetDatum(NULL);	/* not reached */
+}
+
 /* ---------- the utility hook ---------- */
 
-/* Is the RangeVar idalloc's table? */
+/* the table names_registry found last (for refuse_guard_change) */
+static const char *guarded_table = IDALLOC_REGISTRY_TABLE;
+
+/* Is the RangeVar idalloc's table, or its conninfo table? */
 static bool
 names_registry(RangeVar *rv)
 {
 	IdallocRegistry reg;
+	Oid			relid;
 
 	if (rv == NULL)
 		return false;
-	return idalloc_is_registry(RangeVarGetRelid(rv, NoLock, true), &reg);
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (idalloc_is_registry(relid, &reg))
+		guarded_table = IDALLOC_REGISTRY_TABLE;
+	else if (idalloc_is_conninfo(relid, &reg))
+		guarded_table = IDALLOC_CONNINFO_TABLE;
+	else
+		return false;
+	return true;
 }
 
-/* idalloc's own triggers on its table (idalloc--1.1.sql) */
+/* idalloc's own triggers on its tables (idalloc--1.2.sql) */
 static bool
 is_own_trigger(const char *name)
 {
 	return name != NULL &&
 		(strcmp(name, "idalloc_registry_insert") == 0 ||
 		 strcmp(name, "idalloc_registry_guard") == 0 ||
-		 strcmp(name, "idalloc_registry_guard_truncate") == 0);
+		 strcmp(name, "idalloc_registry_guard_truncate") == 0 ||
+		 strcmp(name, "idalloc_source_conninfo_guard") == 0 ||
+		 strcmp(name, "idalloc_source_conninfo_guard_truncate") == 0);
 }
 
 /*
@@ -831,7 +905,7 @@ refuse_guard_change(const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("cannot %s on table \"%s\" of extension \"idalloc\"",
-					what, IDALLOC_REGISTRY_TABLE),
+					what, guarded_table),
 			 errdetail("Its triggers keep allocators from being changed behind idalloc's back.")));
 }
 

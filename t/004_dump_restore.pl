@@ -137,7 +137,7 @@ sub check_restored
 
 	is($node->safe_psql($db,
 			"SELECT extversion FROM pg_extension WHERE extname = 'idalloc'"),
-		'1.1', "$tag: extension idalloc exists");
+		'1.2', "$tag: extension idalloc exists");
 	for my $alloc (@allocators)
 	{
 		is( $node->safe_psql($db,

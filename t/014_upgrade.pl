@@ -1,19 +1,21 @@
 # Copyright (c) idalloc authors
 #
-# The upgrade path 1.0 -> 1.1 (issue 7, "Version 1.1 and the upgrade
-# path"; SPEC: "ALTER EXTENSION idalloc UPDATE from an installation of 1.0
-# that is in use gives the same objects as a fresh install, with no ID
-# repeated").
+# The upgrade paths 1.0 -> 1.1 -> 1.2 and 1.1 -> 1.2 (issue 7, "Version
+# 1.1 and the upgrade path"; issue 17 for 1.2; SPEC: "ALTER EXTENSION
+# idalloc UPDATE from an installation of an earlier version that is in use
+# gives the same objects as a fresh install, with no ID repeated").
 #
 #   (a) database "up": CREATE EXTENSION idalloc VERSION '1.0'; the new
 #       library works with the 1.0 objects (default, a named allocator, a
 #       cached one, batches, a drop, the views), IDs recorded;
 #   (b) ALTER EXTENSION idalloc UPDATE (while a session holds a cached
-#       range): extversion is 1.1, allocation goes on above every earlier
+#       range): extversion is 1.2, allocation goes on above every earlier
 #       ID, also in the session that held a range, after a clean restart
 #       and after an immediate restart; no ID twice;
-#   (c) database "fresh": CREATE EXTENSION idalloc (1.1); the catalog
-#       objects of both installations are compared section by section
+#   (c) database "fresh": CREATE EXTENSION idalloc (1.2); database "up11":
+#       CREATE EXTENSION idalloc VERSION '1.1', then ALTER EXTENSION
+#       UPDATE; the catalog objects of each updated installation and the
+#       fresh one are compared section by section
 #       (member objects, functions with signature, result, volatility,
 #       strictness, parallel safety, security definer and normalized ACL,
 #       tables with columns, constraints, indexes, replica identity and
@@ -34,6 +36,7 @@ use IdallocTest qw(idalloc_node lines);
 my $node = idalloc_node('upgrade', no_extension => 1);
 $node->safe_psql('postgres', 'CREATE DATABASE up');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('postgres', 'CREATE DATABASE up11');
 
 my $ids = IdallocTest::IdSet->new;
 
@@ -139,11 +142,15 @@ $ids->add_ids('cached', '(b) holder before', @held);
 ($ret, $out, $err) = state_of('up', 'ALTER EXTENSION idalloc UPDATE');
 is($ret, 0, '(b) ALTER EXTENSION idalloc UPDATE') or diag $err;
 is($node->safe_psql('up', q{SELECT extversion FROM pg_extension WHERE extname = 'idalloc'}),
-	'1.1', '(b) extversion is 1.1 after the update');
+	'1.2', '(b) extversion is 1.2 after the update');
 is( $node->safe_psql('up',
 		q{SELECT path FROM pg_extension_update_paths('idalloc')
 		   WHERE source = '1.0' AND target = '1.1'}),
 	'1.0--1.1', '(b) the update path 1.0--1.1 is a direct script');
+is( $node->safe_psql('up',
+		q{SELECT path FROM pg_extension_update_paths('idalloc')
+		   WHERE source = '1.0' AND target = '1.2'}),
+	'1.0--1.1--1.2', '(b) and 1.0 reaches 1.2 through 1.1');
 
 # the holder goes on (its range, then new ones), strictly increasing
 my @more;
@@ -176,11 +183,27 @@ check_above('(b) after an immediate restart', 2, qw(default named cached after_u
 is(join("\n", $ids->repeats), '', '(b) no ID handed out twice across the update and restarts');
 
 ############################################################################
-# (c) the upgraded objects equal a fresh 1.1 install
+# (c) the upgraded objects equal a fresh 1.2 install
 ($ret, $out, $err) = state_of('fresh', 'CREATE EXTENSION idalloc');
 is($ret, 0, '(c) CREATE EXTENSION idalloc in database fresh') or diag $err;
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'idalloc'}),
-	'1.1', '(c) a fresh install is 1.1');
+	'1.2', '(c) a fresh install is 1.2');
+# 1.1 in use (an allocator and IDs), then updated by its direct script
+($ret, $out, $err) = state_of('up11', q{
+	CREATE EXTENSION idalloc VERSION '1.1';
+	SELECT idalloc_create('named', block => 10);
+	SELECT idalloc_one('named') FROM generate_series(1, 15);});
+is($ret, 0, "(c) CREATE EXTENSION idalloc VERSION '1.1' in database up11, in use") or diag $err;
+my @up11_before = lines($out);
+($ret, $out, $err) = state_of('up11', 'ALTER EXTENSION idalloc UPDATE');
+is($ret, 0, '(c) ALTER EXTENSION idalloc UPDATE from 1.1') or diag $err;
+is( $node->safe_psql('up11',
+		q{SELECT extversion || ' ' || (SELECT path FROM pg_extension_update_paths('idalloc')
+		   WHERE source = '1.1' AND target = '1.2')
+		   FROM pg_extension WHERE extname = 'idalloc'}),
+	'1.2 1.1--1.2', '(c) up11 is 1.2, through the direct script 1.1--1.2');
+cmp_ok($node->safe_psql('up11', q{SELECT idalloc_one('named')}), '>', $up11_before[-1] // 0,
+	'(c) up11 allocates above what it handed out before the update');
 
 # An ACL as sorted "grantee=privilege[*]/grantor" items, the owner shown as
 # OWNER and PUBLIC as PUBLIC; NULL (the default) expanded.
@@ -321,9 +344,11 @@ sub section_lines
 	return lines($o);
 }
 
+for my $updated (qw(up up11))
+{
 for my $section (sort keys %sections)
 {
-	my @up = section_lines('up', $sections{$section});
+	my @up = section_lines($updated, $sections{$section});
 	my @fresh = section_lines('fresh', $sections{$section});
 	my %in_up = map { $_ => 1 } @up;
 	my %in_fresh = map { $_ => 1 } @fresh;
@@ -332,7 +357,7 @@ for my $section (sort keys %sections)
 	my $what = $section eq 'extension' ? 'extension (version aside)' : $section;
 	if (my @failed = grep { /^<query failed/ } @up, @fresh)
 	{
-		fail("(c) $what: the upgraded installation equals a fresh one");
+		fail("(c) $updated, $what: the upgraded installation equals a fresh one");
 		diag "catalog query failed: @failed";
 		next;
 	}
@@ -342,16 +367,17 @@ for my $section (sort keys %sections)
 		s/ version=\S+// for @up, @fresh;
 	}
 	is(join("\n", @up), join("\n", @fresh),
-		"(c) $what: the upgraded installation equals a fresh one")
+		"(c) $updated, $what: the upgraded installation equals a fresh one")
 	  or diag "only after the upgrade:\n  "
 	  . join("\n  ", @only_up)
 	  . "\nonly in a fresh install:\n  "
 	  . join("\n  ", @only_fresh);
 }
+}
 # the comparison saw the objects it is about
 my %count = map { $_ => scalar(section_lines('fresh', $sections{$_})) } qw(function trigger view);
 cmp_ok($count{function}, '>=', 12, "(c) the comparison covers the functions ($count{function})");
-cmp_ok($count{trigger}, '>=', 3, "(c) the comparison covers the triggers ($count{trigger})");
+cmp_ok($count{trigger}, '>=', 5, "(c) the comparison covers the triggers ($count{trigger}), the conninfo table's guard among them");
 cmp_ok($count{view}, '>=', 2, "(c) the comparison covers the views ($count{view})");
 
 ############################################################################

@@ -60,7 +60,7 @@ like(`cat $repo/.run/deb/build.log`, qr/All 11 tests passed|All \d+ tests passed
 	'--no-install-recommends', $deb // '/nonexistent');
 is($rc, 0, '(b) apt-get install ./<deb> succeeds') or diag $out;
 ($rc, $out) = run('dpkg-query', '-W', "-f='\${Status} \${Version}'", 'postgresql-15-idalloc');
-is($out, 'install ok installed 1.1.0-1', '(b) dpkg lists postgresql-15-idalloc 1.1.0-1 as installed');
+is($out, 'install ok installed 1.2.0-1', '(b) dpkg lists postgresql-15-idalloc 1.2.0-1 as installed');
 ($rc, $out) = run('dpkg', '--verify', 'postgresql-15-idalloc');
 is("$rc:$out", '0:', '(b) the installed files are the package\'s (dpkg --verify)');
 ($rc, $out) = run('dpkg', '-L', 'postgresql-15-idalloc');
@@ -91,8 +91,8 @@ is($rc, 0, '(c) the cluster starts with the library preloaded') or diag $out;
 	SELECT end_id - start_id FROM idalloc_batch('orders', 50);
 	SELECT idalloc_one('orders');
 	SELECT name || ':' || next_id FROM idalloc_allocators ORDER BY name});
-is($out, "\n1.1\n1\n1000\n50\n1051\ndefault:2\norders:1052\n",
-	'(c) CREATE EXTENSION idalloc: version 1.1, IDs, a named allocator, a batch, the view')
+is($out, "\n1.2\n1\n1000\n50\n1051\ndefault:2\norders:1052\n",
+	'(c) CREATE EXTENSION idalloc: version 1.2, IDs, a named allocator, a batch, the view')
   or diag $out;
 ($rc, $out) = run('pg_ctlcluster', '15', $cluster, 'restart');
 ($rc, $out) = psql(q{SELECT idalloc_one('orders') > 1051});
@@ -101,7 +101,7 @@ is($out, "t\n", '(c) after a restart the allocator goes on above what it handed 
 is($rc, 0, '(c) the cluster is dropped') or diag $out;
 
 # (d) the autopkgtest, against the installed package
-($rc, $out) = run("cd $repo/.run/deb/idalloc-1.1.0 && debian/tests/installcheck");
+($rc, $out) = run("cd $repo/.run/deb/idalloc-1.2.0 && debian/tests/installcheck");
 is($rc, 0, '(d) debian/tests/installcheck passes against the installed package')
   or diag $out;
 like($out, qr/All 11 tests passed/, '(d) the regression suite ran');

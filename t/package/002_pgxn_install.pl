@@ -39,7 +39,7 @@ like($out, qr/INFO: (building|installing) extension/i, 'pgxnclient built and ins
 ok(-f "$lib/idalloc.so", 'idalloc.so is installed again, by pgxn');
 my $share = `$pg_config --sharedir`;
 chomp $share;
-ok(-f "$share/extension/idalloc--1.0--1.1.sql", 'and the update script');
+ok(-f "$share/extension/idalloc--1.1--1.2.sql", 'and the update scripts');
 
 ($rc, $out) = run("cd $repo && $make --no-print-directory install");
 is($rc, 0, 'make install puts the working tree\'s build back') or diag $out;
