@@ -1058,14 +1058,15 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
  * A sourced allocator (source.c) received a block ending at `end`, or a
  * restored row of it says it had: its mark, the row's persisted end,
  * becomes at least `end` (in place, flushed, acknowledged as a block
- * advance is), and so does the slot's high-water mark, below which no
- * block is installed.  Holds the allocator's advance lock while it
+ * advance is), and, with raise_slot, so does the slot's high-water mark,
+ * below which no block is installed (the persister raises it itself as it
+ * installs the block).  Holds the allocator's advance lock while it
  * writes, as idalloc_raise does: idalloc_alter's transactional UPDATE of
  * the row (source => ...) holds it until its commit, so that UPDATE can
  * never carry an older persisted end over this write.
  */
 void
-idalloc_raise_mark(Oid extoid, int64 id, int64 end)
+idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool raise_slot)
 {
 	LOCKTAG		tag;
 	IdallocSlot *slot;
@@ -1077,7 +1078,7 @@ idalloc_raise_mark(Oid extoid, int64 id, int64 end)
 	end = idalloc_persist_raise(extoid, id, end);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	slot = find_slot(MyDatabaseId, extoid, id, NULL);
+	slot = raise_slot ? find_slot(MyDatabaseId, extoid, id, NULL) : NULL;
 	if (slot != NULL && slot->sourced)
 	{
 		IdallocSourceError *e = &idalloc_source_errors[slot - idalloc_slots];

@@ -1316,7 +1316,7 @@ persist_mark(SourceConn *c, int64 end)
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	StartTransactionCommand();
-	idalloc_raise_mark(c->extoid, c->id, end);
+	idalloc_raise_mark(c->extoid, c->id, end, false);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(oldcxt);
 }
