@@ -775,6 +775,13 @@ typedef struct SourceConn
 	PGconn	   *conn;
 	TimestampTz retry_at;		/* after a failure, no fetch before */
 	int			failures;		/* in a row: the backoff doubles with each */
+	/*
+	 * After a block was refused for starting below the mark (install_block):
+	 * how far its end was below the mark.  The next fetch asks for that
+	 * many IDs more than it would, so that its block reaches past the mark
+	 * by at least a step; only its part above the mark is installed.
+	 */
+	int64		catch_up;
 
 	/* the fetch under way; its strings live in cxt, reset at its end */
 	FetchState	state;
@@ -1264,6 +1271,8 @@ fetch_start(Oid dboid, int slotno)
 	c->count = step;
 	if (need > 0 && pg_add_s64_overflow(need, step, &c->count))
 		c->count = need;
+	if (c->catch_up > 0 && pg_add_s64_overflow(c->count, c->catch_up, &c->count))
+		c->count = PG_INT64_MAX;	/* (the authority says 2200H) */
 	c->deadline = TimestampTzPlusMilliseconds(now, idalloc_source_timeout);
 	pgstat_report_activity(STATE_RUNNING,
 						   "idalloc: fetching blocks from authorities");
@@ -1325,8 +1334,10 @@ persist_mark(SourceConn *c, int64 end)
  * A complete answer [start, end) for slot slotno, its end persisted as the
  * mark (persist_mark): installed unless the allocator changed meanwhile.
  * False if it is refused because it starts below a block this server
- * received before (XX001 for the callers; the block is a gap, and the mark
- * covers it, so the authority's next block is above both).
+ * received before (XX001 for the callers; no ID of it is handed out, and
+ * the mark covers it).  The authority then went backward: the next fetch
+ * asks for enough IDs to pass the mark (c->catch_up), and of its block
+ * only the part above the mark is installed (the rest is a gap).
  */
 static bool
 install_block(int slotno, int64 start, int64 end)
@@ -1336,6 +1347,7 @@ install_block(int slotno, int64 start, int64 end)
 	LWLock	   *lock = idalloc_slot_lock(slot);
 	bool		refused = false;
 	int64		held = 0;
+	int64		skipped = -1;
 
 	Assert(start < end);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
@@ -1352,6 +1364,13 @@ install_block(int slotno, int64 start, int64 end)
 		IdallocSourceError *e = &idalloc_source_errors[slotno];
 
 		held = Max(Max(held_end, slot->spare_end), e->high);
+		if (start < held && c->catch_up > 0 && end > held)
+		{
+			/* the fetch that catches up: the part above the mark is ours */
+			skipped = start;
+			start = held;
+		}
+		c->catch_up = 0;
 		if (start < held)
 		{
 			/* the authority went backward (restored from an old backup?) */
@@ -1366,6 +1385,8 @@ install_block(int slotno, int64 start, int64 end)
 			e->remote[0] = '\0';
 			e->high = Max(e->high, end);
 			e->retry_at = back_off(c);
+			if (end < held)
+				c->catch_up = held - end;
 			pg_atomic_fetch_add_u32(&slot->source_failures, 1);
 		}
 		else
@@ -1407,6 +1428,10 @@ install_block(int slotno, int64 start, int64 end)
 	}
 	LWLockRelease(lock);
 	ConditionVariableBroadcast(&slot->published);
+	if (skipped >= 0)
+		ereport(LOG,
+				(errmsg("idalloc: allocator \"%s\" leaves [" INT64_FORMAT ", " INT64_FORMAT ") of a block from its authority (%s) unused: this server held IDs up to " INT64_FORMAT,
+						c->name, skipped, held, c->display, held)));
 	if (refused)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
