@@ -140,6 +140,36 @@ sub good_again
 
 take_batch($ids, $src, 'w', 5000, 'start');
 
+# --- (c) libpq's words -----------------------------------------------------------------------
+take_ids($ids, $src, 'v', 5, '(c) v before');
+$auth->safe_psql('postgres', 'ALTER ROLE fetcher_secret_name NOLOGIN');
+$src->restart;    # nothing held, no cached connection
+my ($state, $out, $err) = run_as('app', q{SELECT idalloc_one('v')});
+is($state, '08001', '(c) a login the authority refuses: 08001');
+like($err, qr/could not get a block for allocator "v" from its authority \(host=\S+ port=\d+ dbname=postgres\)/,
+	'(c) the message names the allocator, host, port and database');
+like($err, qr/DETAIL:  The connection to the authority could not be made\./,
+	'(c) the detail says what failed');
+unlike($err, qr/fetcher_secret_name/, '(c) a non-superuser does not see the role name libpq reported')
+  or diag $err;
+($state, $out, $err) = run_as($src->safe_psql('postgres', 'SELECT current_user'),
+	q{SELECT idalloc_one('v')});
+like($err, qr/fetcher_secret_name.*not permitted to log in/s, '(c) a superuser sees libpq\'s message');
+like(slurp_file($src->logfile), qr/DETAIL:  The connection to the authority could not be made\. .*fetcher_secret_name/,
+	'(c) the server log has libpq\'s message');
+$auth->safe_psql('postgres', 'ALTER ROLE fetcher_secret_name LOGIN');
+my $ok;
+for my $try (1 .. 50)
+{
+	($state, $out, $err) = run_as('app', q{SELECT idalloc_one('v')});
+	if ($state eq '') { $ok = (lines($out))[0]; last; }
+	usleep(100_000);
+}
+ok(defined $ok, '(c) the login allowed again: served') or diag $err;
+$ids->add_ids('v', '(c) after', $ok // ());
+no_repeats($ids, '(c) no ID handed out twice');
+
+
 # --- (a) malformed answers -------------------------------------------------------------
 my %expect = (
 	wrap     => qr/returned \[9223372036854775000, -\d+\), an empty or reversed range/,
@@ -170,7 +200,7 @@ for my $mode (qw(wrap reversed empty size past_max not_int null_start null_end n
 stand_in('error');
 # (more than the good answers before may have left held)
 my $big = q{SELECT start_id || '|' || end_id FROM idalloc_batch('w', 100000)};
-my ($state, $out, $err) = run_as('app', $big);
+($state, $out, $err) = run_as('app', $big);
 is($state, '22023', '(a) the authority\'s error keeps its SQLSTATE');
 like($err, qr/the authority \(host=\S+ port=\d+ dbname=bad\) refused a block for allocator "w"/,
 	'(a) and says the authority refused a block of w');
@@ -197,35 +227,6 @@ cmp_ok($asked, '<=', 8,
 	"(b) in 4 s of $calls_made failing calls the authority was asked $asked times (backoff from 200 ms, doubling)");
 cmp_ok($asked, '>=', 2, '(b) and was asked again (not given up on)');
 good_again('(b) after the backoff');
-
-# --- (c) libpq's words -----------------------------------------------------------------------
-take_ids($ids, $src, 'v', 5, '(c) v before');
-$auth->safe_psql('postgres', 'ALTER ROLE fetcher_secret_name NOLOGIN');
-$src->restart;    # nothing held, no cached connection
-($state, $out, $err) = run_as('app', q{SELECT idalloc_one('v')});
-is($state, '08001', '(c) a login the authority refuses: 08001');
-like($err, qr/could not get a block for allocator "v" from its authority \(host=\S+ port=\d+ dbname=postgres\)/,
-	'(c) the message names the allocator, host, port and database');
-like($err, qr/DETAIL:  The connection to the authority could not be made\./,
-	'(c) the detail says what failed');
-unlike($err, qr/fetcher_secret_name/, '(c) a non-superuser does not see the role name libpq reported')
-  or diag $err;
-($state, $out, $err) = run_as($src->safe_psql('postgres', 'SELECT current_user'),
-	q{SELECT idalloc_one('v')});
-like($err, qr/fetcher_secret_name.*not permitted to log in/s, '(c) a superuser sees libpq\'s message');
-like(slurp_file($src->logfile), qr/DETAIL:  The connection to the authority could not be made\. .*fetcher_secret_name/,
-	'(c) the server log has libpq\'s message');
-$auth->safe_psql('postgres', 'ALTER ROLE fetcher_secret_name LOGIN');
-my $ok;
-for my $try (1 .. 50)
-{
-	($state, $out, $err) = run_as('app', q{SELECT idalloc_one('v')});
-	if ($state eq '') { $ok = (lines($out))[0]; last; }
-	usleep(100_000);
-}
-ok(defined $ok, '(c) the login allowed again: served') or diag $err;
-$ids->add_ids('v', '(c) after', $ok // ());
-no_repeats($ids, '(c) no ID handed out twice');
 
 $src->stop;
 $auth->stop;
