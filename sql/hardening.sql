@@ -97,6 +97,31 @@ SELECT r.name FROM public.idalloc_registry r
  WHERE (r.*)::text IS DISTINCT FROM (b.*)::text;
 SELECT idalloc_one('h') AS continues;
 
+-- the conninfo table (1.2) has a guard of its own: direct writes are
+-- refused, also under session_replication_role = replica (only what a
+-- subscription brings is skipped, in its apply and table-sync workers), DDL
+-- cannot switch it off, and its function refuses to run on a look-alike
+INSERT INTO public.idalloc_source_conninfo VALUES (1, 'host=x password=p');
+\echo :LAST_ERROR_MESSAGE
+SET session_replication_role = replica;
+INSERT INTO public.idalloc_source_conninfo VALUES (1, 'host=x password=p');
+RESET session_replication_role;
+TRUNCATE public.idalloc_source_conninfo;
+ALTER TABLE public.idalloc_source_conninfo DISABLE TRIGGER idalloc_source_conninfo_guard;
+\echo :LAST_ERROR_MESSAGE
+ALTER TABLE public.idalloc_source_conninfo DISABLE TRIGGER ALL;
+DROP TRIGGER idalloc_source_conninfo_guard_truncate ON public.idalloc_source_conninfo;
+ALTER TRIGGER idalloc_source_conninfo_guard ON public.idalloc_source_conninfo RENAME TO g;
+CREATE TEMP TABLE idalloc_source_conninfo (id bigint, conninfo text);
+CREATE TRIGGER g BEFORE INSERT ON idalloc_source_conninfo
+    FOR EACH ROW EXECUTE FUNCTION public.idalloc_source_conninfo_guard();
+INSERT INTO idalloc_source_conninfo VALUES (1, 'x');
+\echo :LAST_ERROR_MESSAGE
+DROP TABLE idalloc_source_conninfo;
+SELECT tgname, tgenabled FROM pg_trigger
+ WHERE tgrelid = 'public.idalloc_source_conninfo'::regclass ORDER BY 1;
+SELECT count(*) AS conninfo_rows FROM public.idalloc_source_conninfo;
+
 -- a superuser may add a column to the table: allocators already there keep
 -- working (the in-place write keeps each row's length; 1.1 before this fix
 -- raised XX000 "wrong tuple length" for every existing row)

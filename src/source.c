@@ -381,7 +381,7 @@ fail_with_libpq(SourceFailure *f, int sqlerrcode, const char *what,
 {
 	fail_with(f, sqlerrcode, what);
 	if (libpq_message != NULL && libpq_message[0] != '\0')
-		f->remote = trimmed(libpq_message);
+		f->remote = psprintf("libpq said: %s", trimmed(libpq_message));
 }
 
 /*
@@ -1004,10 +1004,10 @@ answer_int8(PGresult *res, int col, const char *colname, int64 *v,
 	if (text[0] == '\0' || isspace((unsigned char) text[0]) ||
 		*endp != '\0' || errno != 0)
 	{
-		fail_with_libpq(f, ERRCODE_PROTOCOL_VIOLATION,
-						psprintf("The authority's idalloc_batch returned a %s that is not a bigint.",
-								 colname),
-						psprintf("It returned \"%.40s\".", text));
+		fail_with(f, ERRCODE_PROTOCOL_VIOLATION,
+				  psprintf("The authority's idalloc_batch returned a %s that is not a bigint.",
+						   colname));
+		f->remote = psprintf("It returned \"%.40s\".", text);
 		return false;
 	}
 	return true;

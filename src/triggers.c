@@ -494,9 +494,20 @@ supported_row(HeapTuple tup, TupleDesc desc, const char *name,
 			  strcmp(TextDatumGetCString(kind), "tso") == 0) &&
 			 source_null)
 		return true;
+	else if (!source_null)
+	{
+		/* (from a subscription: the allocator stays the publisher's) */
+		ereport(WARNING,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("allocator \"%s\" of the publisher has a source and is not created here",
+						name),
+				 errdetail("A sourced allocator belongs to the server that created it; the row was not applied."),
+				 errhint("Create it on this server with idalloc_create(..., source => ...) if this server needs it.")));
+		return false;
+	}
 	ereport(from_subscription ? WARNING : ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("allocator \"%s\" is of a kind or has a source that this version of idalloc does not support",
+			 errmsg("allocator \"%s\" is of a kind that this version of idalloc does not support",
 					name),
 			 from_subscription ?
 			 errdetail("The row was not applied.") : 0));
