@@ -403,13 +403,25 @@ errdetail_failure(const char *detail, const char *remote)
 /*
  * Every connection to an authority counts as an external file descriptor
  * of this process, as postgres_fdw's do: true if one may be opened (else
- * *f says so, 08004).
+ * *f says so, 08004).  One more must stay free: the persister's wait on
+ * its fetches' sockets (idalloc_source_wait) takes one for its epoll set
+ * each time it waits, and a wait that cannot be set up would stop the
+ * persister.
  */
 static bool
 acquire_conn_fd(SourceFailure *f)
 {
 	if (AcquireExternalFD())
-		return true;
+	{
+		bool		spare = AcquireExternalFD();
+
+		if (spare)
+		{
+			ReleaseExternalFD();
+			return true;
+		}
+		ReleaseExternalFD();
+	}
 	fail_with(f, ERRCODE_SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
 			  "There are too many open files on the local server; raise max_files_per_process or the \"ulimit -n\" limit.");
 	return false;

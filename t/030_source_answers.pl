@@ -22,7 +22,10 @@
 #       port and database and the class of failure, never libpq's or the
 #       authority's own words (a role name in "role ... is not permitted to
 #       log in", the text of the authority's error); a superuser sees them,
-#       and so does the server log.
+#       and so does the server log;
+#   (d) with no file descriptor left for another connection to an
+#       authority (max_files_per_process low, many sourced allocators), a
+#       fetch fails cleanly with 08004, and the server stays up.
 use strict;
 use warnings;
 
@@ -227,6 +230,33 @@ cmp_ok($asked, '<=', 8,
 	"(b) in 4 s of $calls_made failing calls the authority was asked $asked times (backoff from 200 ms, doubling)");
 cmp_ok($asked, '>=', 2, '(b) and was asked again (not given up on)');
 good_again('(b) after the backoff');
+
+# --- (d) file descriptors ---------------------------------------------------------------------
+# Each connection to an authority counts as one of the server process's
+# external file descriptors (AcquireExternalFD, as postgres_fdw's do): a
+# third of what max_files_per_process leaves.  With 70, the persister can
+# hold about 17 connections; 24 sourced allocators, one connection each.
+my $fds = idalloc_node('fds', conf => "max_files_per_process = 70\n");
+my $fds_conninfo = sprintf('host=%s port=%d dbname=postgres', $auth->host, $auth->port);
+$auth->safe_psql('postgres',
+	join('', map { "SELECT idalloc_create('f$_', block => 10);" } 1 .. 24));
+$fds->safe_psql('postgres',
+	join('', map { "SELECT idalloc_create('f$_', block => 10, source => " . sql_literal($fds_conninfo) . ');' } 1 .. 24));
+my (%seen, $detail);
+for my $i (1 .. 24)
+{
+	my ($st, $o, $e) = sqlstate_of($fds, "SELECT idalloc_one('f$i')");
+	$seen{$st eq '' ? 'ok' : $st}++;
+	$detail //= $e if $st eq '08004';
+}
+my $summary = join(', ', map { "$_: $seen{$_}" } sort keys %seen);
+ok($seen{ok} && $seen{'08004'} && keys(%seen) == 2,
+	"(d) with no descriptor left, a fetch fails cleanly with 08004 ($summary)");
+like($detail // '', qr/too many open files on the local server/, '(d) and says why');
+is($fds->safe_psql('postgres', 'SELECT 1'), '1', '(d) the server is up');
+unlike(slurp_file($fds->logfile), qr/epoll_create1 failed|terminated by signal/,
+	'(d) the persister kept a descriptor for its own wait (it did not fail or die)');
+$fds->stop;
 
 $src->stop;
 $auth->stop;

@@ -50,7 +50,7 @@ my ($rc, $out) = run("cd $repo && $make --no-print-directory deb");
 is($rc, 0, '(a) make deb succeeds') or diag $out;
 my ($deb) = $out =~ m{^(\S+/postgresql-15-idalloc_[^/\s]+\.deb)$}m;
 ok(defined $deb && -f $deb, '(a) it produced ' . ($deb // 'no .deb'));
-like($deb // '', qr{/postgresql-15-idalloc_1\.1\.0-1_[a-z0-9]+\.deb$},
+like($deb // '', qr{/postgresql-15-idalloc_1\.2\.0-1_[a-z0-9]+\.deb$},
 	'(a) named postgresql-15-idalloc_<version>_<arch>.deb');
 like(`cat $repo/.run/deb/build.log`, qr/All 11 tests passed|All \d+ tests passed/,
 	'(a) its build ran pg_buildext installcheck');
