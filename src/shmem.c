@@ -101,6 +101,14 @@ static LWLockPadded *idalloc_locks = NULL;
 
 static void publish_step(IdallocSlot *slot, int64 step);
 
+/* The tag of allocator `id`'s advance lock (see the locking protocol). */
+static inline void
+advance_lock_tag(LOCKTAG *tag, Oid dboid, int64 id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, dboid, (uint32) (id >> 32), (uint32) id,
+						 IDALLOC_LOCKTAG_FIELD4);
+}
+
 static inline LWLock *
 slot_lock(IdallocSlot *slot)
 {
@@ -838,8 +846,7 @@ idalloc_take_slow(IdallocRef *ref, const char *name, int64 count,
 	if (count > 0)
 		pg_atomic_fetch_add_u64(&slot->waits, 1);
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (ref->id >> 32),
-						 (uint32) ref->id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, MyDatabaseId, ref->id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	/* whoever held the lock before us may have done the work */
@@ -1028,8 +1035,7 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 	LOCKTAG		tag;
 	IdallocSlot *slot;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
-						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, MyDatabaseId, id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	floor = idalloc_persist_raise(extoid, id, floor);
@@ -1071,8 +1077,7 @@ idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool raise_slot)
 	LOCKTAG		tag;
 	IdallocSlot *slot;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
-						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, MyDatabaseId, id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	end = idalloc_persist_raise(extoid, id, end);
@@ -1101,8 +1106,7 @@ idalloc_hold_advance_lock(int64 id)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
-						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, MyDatabaseId, id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -1120,8 +1124,7 @@ idalloc_alter_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 
 	if (block < 1 && cache < 1)
 		return;
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32),
-						 (uint32) id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, MyDatabaseId, id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	idalloc_persist_sizes(extoid, id, block, cache);
 	idalloc_set_sizes(MyDatabaseId, extoid, id, block, cache);
@@ -1184,8 +1187,7 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	LWLockRelease(idalloc_shared->lock);
 
 	StartTransactionCommand();
-	SET_LOCKTAG_ADVISORY(tag, dboid, (uint32) (ref.id >> 32),
-						 (uint32) ref.id, IDALLOC_LOCKTAG_FIELD4);
+	advance_lock_tag(&tag, dboid, ref.id);
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 
 	/* still needed?  (a backend may have persisted a block meanwhile) */

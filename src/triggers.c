@@ -329,6 +329,17 @@ stash_floor(const char *name)
 
 /* ---------- the triggers ---------- */
 
+/* What a BEFORE trigger returns to let the write it fired for go ahead. */
+static Datum
+let_through(TriggerData *trigdata)
+{
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
 static TriggerData *
 trigger_data(FunctionCallInfo fcinfo, const char *fname)
 {
@@ -661,13 +672,7 @@ idalloc_registry_guard(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 
 	if (own_write())
-	{
-		if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-			return PointerGetDatum(NULL);
-		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-			return PointerGetDatum(trigdata->tg_newtuple);
-		return PointerGetDatum(trigdata->tg_trigtuple);
-	}
+		return let_through(trigdata);
 	if (IsLogicalWorker() && idalloc_trigger_depth() == 1 &&
 		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
@@ -722,13 +727,7 @@ idalloc_source_conninfo_guard(PG_FUNCTION_ARGS)
 						"idalloc_source_conninfo_guard", IDALLOC_CONNINFO_TABLE)));
 
 	if (own_write())
-	{
-		if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-			return PointerGetDatum(NULL);
-		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-			return PointerGetDatum(trigdata->tg_newtuple);
-		return PointerGetDatum(trigdata->tg_trigtuple);
-	}
+		return let_through(trigdata);
 	if (IsLogicalWorker() && idalloc_trigger_depth() == 1 &&
 		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		return PointerGetDatum(NULL);	/* another server's: skipped */

@@ -37,24 +37,10 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib $FindBin::RealBin;
-use IdallocTest qw(idalloc_node lines sqlstate_of);
+use IdallocTest qw(idalloc_node lines sqlstate_of poll_bounded);
 
 my $pub = idalloc_node('pub', init => { allows_streaming => 'logical' });
 my $sub = idalloc_node('sub');
-
-# Poll $sql on $node until it returns 't', for $seconds at most.
-sub poll_bounded
-{
-	my ($node, $sql, $seconds) = @_;
-	my $deadline = time + $seconds;
-	while (1)
-	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && defined $out && $out eq 't';
-		return 0 if time >= $deadline;
-		usleep(200_000);
-	}
-}
 
 sub registry_ids
 {

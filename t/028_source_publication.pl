@@ -57,21 +57,6 @@ my $pw_s = 'Pw-subscriber-0815';
 my $dupkey = 'duplicate key value violates unique constraint "idalloc_source_conninfo_pkey"';
 my $conninfo_sql = 'SELECT id, conninfo FROM idalloc_source_conninfo ORDER BY id';
 
-# Poll $sql on $node (database postgres) until it returns 't', for $seconds
-# at most (bounded: on the old build a sync never finishes).
-sub poll_bounded
-{
-	my ($node, $sql, $seconds) = @_;
-	my $deadline = time + $seconds;
-	while (1)
-	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && defined $out && $out eq 't';
-		return 0 if time >= $deadline;
-		usleep(200_000);
-	}
-}
-
 # --- the authority: databases a1 and a2 ------------------------------------
 my $A = idalloc_node('authority', no_extension => 1);
 $A->safe_psql('postgres', qq{

@@ -24,6 +24,8 @@
 #                                 "idalloc_one('x')"
 #   one_sql($alloc, $n)           SELECT of $n IDs of $alloc, one per row
 #   sql_literal($str)             $str as an SQL string literal
+#   poll_bounded($node, $sql, $s) poll $sql until it returns 't', $s seconds
+#                                 at most: 1 if it did, else 0
 #   allocator_state($node, @cols) name => [@cols] from idalloc_allocators
 #   persisted_until($node)        name => persisted_until
 #
@@ -88,7 +90,24 @@ our @EXPORT = qw(idalloc_node lines sqlstate_of fails_with
   one_call one_sql sql_literal allocator_state persisted_until
   take_ids take_batch record_batches no_repeats check_first_after
   crash_backend wait_gone wait_for_server start_psql_script server_crashes
-  parse_tagged_ids crc32c);
+  parse_tagged_ids crc32c poll_bounded);
+
+# Poll $sql on $node (database postgres) until it returns 't', for $seconds
+# at most: 1 if it did, 0 if time ran out (unlike poll_query_until, whose
+# 180 s would let a test that must fail, such as a sync that never
+# finishes, hang instead).
+sub poll_bounded
+{
+	my ($node, $sql, $seconds) = @_;
+	my $deadline = time + $seconds;
+	while (1)
+	{
+		my ($ret, $out) = $node->psql('postgres', $sql);
+		return 1 if $ret == 0 && defined $out && $out eq 't';
+		return 0 if time >= $deadline;
+		usleep(200_000);
+	}
+}
 
 # A started node with shared_preload_libraries = 'idalloc'.
 #   init => {...}        passed to $node->init (allows_streaming => 1, ...)
