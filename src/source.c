@@ -22,7 +22,24 @@
  *	  lock; blocks are not contiguous (other servers take blocks in
  *	  between), so IDs are taken from them with the compare-and-swap of
  *	  idalloc_take_fast, which never passes end (idalloc.h);
- *	- the last fetch error in idalloc_source_errors[slot], for the callers.
+ *	- the last fetch error in idalloc_source_errors[slot], for the callers,
+ *	  with the slot's high-water mark (below);
+ *	- the mark: the end of the highest block this server received, written
+ *	  into the row's persisted_end (in place, flushed) before the block is
+ *	  installed, and read into the slot's high when it is attached.  No
+ *	  block that starts below it is installed: an authority that went
+ *	  backward (an old backup, a lagging standby promoted, another authority
+ *	  set by idalloc_alter) cannot make this server hand out an ID twice,
+ *	  whatever this server went through (restart, crash, dump and restore).
+ *
+ * The conninfo never leaves this server: it is not dumped, and the rows of
+ * idalloc_source_conninfo that a logical-replication subscription brings
+ * are skipped by the table's guard (triggers.c).  What the authority
+ * answers is checked whole (batch_answer) before anything is changed, and
+ * a failing authority is asked again with a backoff (back_off).  Errors
+ * tell every caller in idalloc's own words what failed; what libpq or the
+ * authority said goes to superusers and the server log only
+ * (errdetail_failure).
  *
  * Who does the network I/O: the persister (worker.c), which fetches the
  * spare when a caller leaves less than half a step in the current block,

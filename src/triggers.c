@@ -39,6 +39,11 @@
  * The trigger functions are not executable by PUBLIC, so only a superuser
  * could attach them anywhere in the first place.
  *
+ * The conninfo table of sourced allocators (idalloc_source_conninfo, 1.2)
+ * has a guard of its own: idalloc's own writes pass, the rows a
+ * subscription brings are skipped (another server's conninfo, keyed by
+ * another server's registry ids), anything else is refused.
+ *
  * The utility hook also refuses (42501), outside idalloc's own script, the
  * commands that would switch the guard off: ALTER TABLE ... ENABLE/DISABLE
  * TRIGGER or RULE, CREATE/DROP TRIGGER and CREATE/DROP RULE on the table.
