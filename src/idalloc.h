@@ -420,8 +420,8 @@ extern void idalloc_detach_all(Oid dboid, Oid extoid);
 extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
 									 int64 count, int64 floor, int64 *first);
 extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
-extern void idalloc_raise_mark(Oid extoid, int64 id, int64 end,
-							   bool raise_slot);
+extern bool idalloc_raise_mark(Oid extoid, int64 id, int64 end,
+							   bool persister);
 extern void idalloc_hold_advance_lock(int64 id);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);

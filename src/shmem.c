@@ -1064,26 +1064,32 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
  * A sourced allocator (source.c) received a block ending at `end`, or a
  * restored row of it says it had: its mark, the row's persisted end,
  * becomes at least `end` (in place, flushed, acknowledged as a block
- * advance is), and, with raise_slot, so does the slot's high-water mark,
- * below which no block is installed (the persister raises it itself as it
- * installs the block).  Holds the allocator's advance lock while it
+ * advance is), and so does the slot's high-water mark, below which no
+ * block is installed.  Holds the allocator's advance lock while it
  * writes, as idalloc_raise does: idalloc_alter's transactional UPDATE of
  * the row (source => ...) holds it until its commit, so that UPDATE can
  * never carry an older persisted end over this write.
+ *
+ * The persister (`persister`) does not wait for that lock, which an
+ * idalloc_alter holds for the rest of its transaction: it returns false
+ * (nothing written) if the lock is taken.  It raises the slot's high
+ * itself, as it installs the block.
  */
-void
-idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool raise_slot)
+bool
+idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool persister)
 {
 	LOCKTAG		tag;
 	IdallocSlot *slot;
 
 	advance_lock_tag(&tag, MyDatabaseId, id);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (LockAcquire(&tag, ExclusiveLock, false, persister) ==
+		LOCKACQUIRE_NOT_AVAIL)
+		return false;
 
 	end = idalloc_persist_raise(extoid, id, end);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
-	slot = raise_slot ? find_slot(MyDatabaseId, extoid, id, NULL) : NULL;
+	slot = persister ? NULL : find_slot(MyDatabaseId, extoid, id, NULL);
 	if (slot != NULL && slot->sourced)
 	{
 		IdallocSourceError *e = &idalloc_source_errors[slot - idalloc_slots];
@@ -1094,6 +1100,7 @@ idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool raise_slot)
 	}
 	LWLockRelease(idalloc_shared->lock);
 	LockRelease(&tag, ExclusiveLock, false);
+	return true;
 }
 
 /*

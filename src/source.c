@@ -1346,17 +1346,21 @@ fetch_start(Oid dboid, int slotno)
  * the mark is ever installed, after any restart, crash or restore of this
  * server: an authority that went backward (restored from an old backup, a
  * failover to a lagging standby, another authority set by idalloc_alter)
- * cannot make this server hand out an ID twice.
+ * cannot make this server hand out an ID twice.  False (nothing written)
+ * while an idalloc_alter of the allocator holds its advance lock: the
+ * persister does not wait for another session's transaction.
  */
-static void
+static bool
 persist_mark(SourceConn *c, int64 end)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
+	bool		written;
 
 	StartTransactionCommand();
-	idalloc_raise_mark(c->extoid, c->id, end, false);
+	written = idalloc_raise_mark(c->extoid, c->id, end, true);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(oldcxt);
+	return written;
 }
 
 /*
@@ -1530,9 +1534,21 @@ fetch_step(Oid dboid, int slotno)
 				return true;
 			if (rc > 0 && batch_answer(c, &start, &end, &f))
 			{
-				persist_mark(c, end);
-				MemoryContextSwitchTo(c->cxt);
-				(void) install_block(slotno, start, end);
+				if (persist_mark(c, end))
+				{
+					MemoryContextSwitchTo(c->cxt);
+					(void) install_block(slotno, start, end);
+				}
+				else
+				{
+					/*
+					 * an idalloc_alter of the allocator is under way: the
+					 * block is a gap, and another is fetched shortly
+					 */
+					pg_atomic_write_u32(&idalloc_slots[slotno].ahead_pending, 1);
+					c->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															  FETCH_RETRY_MS);
+				}
 				end_fetch(c);
 				return true;
 			}
