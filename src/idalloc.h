@@ -421,7 +421,7 @@ extern IdallocTake idalloc_take_slow(IdallocRef *ref, const char *name,
 									 int64 count, int64 floor, int64 *first);
 extern void idalloc_raise(Oid extoid, int64 id, int64 floor);
 extern bool idalloc_raise_mark(Oid extoid, int64 id, int64 end,
-							   bool persister);
+							   bool persister, int64 *before);
 extern void idalloc_hold_advance_lock(int64 id);
 extern void idalloc_alter_sizes(Oid extoid, int64 id, int64 block,
 								int32 cache);
@@ -641,7 +641,8 @@ extern bool idalloc_persist_block_tx(Oid extoid, int64 id, int64 cur_next,
 extern bool idalloc_lsn_acked(XLogRecPtr lsn);
 extern void idalloc_persist_sizes(Oid extoid, int64 id, int64 block,
 								  int32 cache);
-extern int64 idalloc_persist_raise(Oid extoid, int64 id, int64 floor);
+extern int64 idalloc_persist_raise(Oid extoid, int64 id, int64 floor,
+								   int64 *before);
 extern void idalloc_persist_after_rewrite(Oid relid);
 
 #endif							/* IDALLOC_H */

@@ -792,11 +792,14 @@ idalloc_persist_sizes(Oid extoid, int64 id, int64 block, int32 cache)
 
 /*
  * Make the persisted end of row `id` at least `floor` (in place, flushed,
- * acknowledged as a block advance is).  Returns the row's persisted end.
- * Used to merge a restored or replicated row into an existing allocator.
+ * acknowledged as a block advance is).  Returns the row's persisted end;
+ * *before (if not NULL) is what it was before.  Used to merge a restored or
+ * replicated row into an existing allocator, and for a sourced
+ * allocator's mark.
  */
 static int64
-persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit)
+persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit,
+			  int64 *before)
 {
 	Relation	rel;
 	void	   *state;
@@ -809,6 +812,8 @@ persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit)
 	if (oldtup == NULL)
 		report_reinstalled();
 	row_from_tuple(rel, oldtup, &row);
+	if (before != NULL)
+		*before = row.persisted_end;
 	if (row.persisted_end >= floor)
 	{
 		XLogRecPtr	lsn;
@@ -834,9 +839,9 @@ persist_raise(Oid extoid, int64 id, int64 floor, bool at_commit)
 }
 
 int64
-idalloc_persist_raise(Oid extoid, int64 id, int64 floor)
+idalloc_persist_raise(Oid extoid, int64 id, int64 floor, int64 *before)
 {
-	return persist_raise(extoid, id, floor, false);
+	return persist_raise(extoid, id, floor, false, before);
 }
 
 /*
@@ -904,7 +909,7 @@ idalloc_persist_after_rewrite(Oid relid)
 
 	for (int i = 0; i < n; i++)
 	{
-		(void) persist_raise(reg.extoid, ids[i], ends[i], true);
+		(void) persist_raise(reg.extoid, ids[i], ends[i], true, NULL);
 		ereport(LOG,
 				(errmsg("idalloc: table \"%s\" was rewritten behind in-place block advances; raised allocator " INT64_FORMAT " to " INT64_FORMAT,
 						IDALLOC_REGISTRY_TABLE, ids[i], ends[i])));

@@ -1038,7 +1038,7 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
 	advance_lock_tag(&tag, MyDatabaseId, id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
-	floor = idalloc_persist_raise(extoid, id, floor);
+	floor = idalloc_persist_raise(extoid, id, floor, NULL);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = find_slot(MyDatabaseId, extoid, id, NULL);
@@ -1070,13 +1070,20 @@ idalloc_raise(Oid extoid, int64 id, int64 floor)
  * the row (source => ...) holds it until its commit, so that UPDATE can
  * never carry an older persisted end over this write.
  *
+ * Raised from a restore, the allocator's live state lets go of what it
+ * holds below the mark (its blocks and the backends' cached ranges), which
+ * the restored allocator may have handed out.
+ *
  * The persister (`persister`) does not wait for that lock, which an
  * idalloc_alter holds for the rest of its transaction: it returns false
  * (nothing written) if the lock is taken.  It raises the slot's high
- * itself, as it installs the block.
+ * itself, as it installs the block, to at least the row's mark before
+ * this write (*before): the row, not the slot, is where a mark raised by
+ * a restore that ran while the slot was being attached is.
  */
 bool
-idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool persister)
+idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool persister,
+				   int64 *before)
 {
 	LOCKTAG		tag;
 	IdallocSlot *slot;
@@ -1086,7 +1093,7 @@ idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool persister)
 		LOCKACQUIRE_NOT_AVAIL)
 		return false;
 
-	end = idalloc_persist_raise(extoid, id, end);
+	end = idalloc_persist_raise(extoid, id, end, before);
 
 	LWLockAcquire(idalloc_shared->lock, LW_SHARED);
 	slot = persister ? NULL : find_slot(MyDatabaseId, extoid, id, NULL);
@@ -1096,7 +1103,16 @@ idalloc_raise_mark(Oid extoid, int64 id, int64 end, bool persister)
 
 		LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
 		e->high = Max(e->high, end);
+		/* nothing below the mark is handed out: next first, see above */
+		raise_next(slot, end);
+		if (slot->spare_end <= end)
+			slot->spare_start = slot->spare_end = 0;
+		else
+			slot->spare_start = Max(slot->spare_start, end);
+		/* cached ranges, and a fetch under way, are void */
+		pg_atomic_fetch_add_u32(&slot->cache_epoch, 1);
 		LWLockRelease(slot_lock(slot));
+		ConditionVariableBroadcast(&slot->published);
 	}
 	LWLockRelease(idalloc_shared->lock);
 	LockRelease(&tag, ExclusiveLock, false);

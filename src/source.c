@@ -85,6 +85,8 @@
 
 #define CONNINFO_TABLE	IDALLOC_CONNINFO_TABLE
 
+static bool redact_secrets(char *s);
+
 /* ---------- the conninfo ---------- */
 
 /* append " key=value" to buf, quoting the value as libpq reads it */
@@ -463,24 +465,6 @@ ms_until(TimestampTz deadline)
 	return secs * 1000 + usecs / 1000;
 }
 
-/* Serve pending interrupts; an error (cancel, die) closes conn first. */
-static void
-interrupts_closing(PGconn *conn)
-{
-	if (!INTERRUPTS_PENDING_CONDITION())
-		return;
-	PG_TRY();
-	{
-		CHECK_FOR_INTERRUPTS();
-	}
-	PG_CATCH();
-	{
-		finish_conn(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-}
-
 /*
  * Connect to the authority, waiting on the latch and the socket (as
  * libpqwalreceiver does): interrupts are served, and the attempt ends at
@@ -491,8 +475,8 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *vals[] = {conninfo, "idalloc source", NULL};
-	PGconn	   *conn;
-	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+	PGconn	   *volatile conn;
+	volatile PostgresPollingStatusType status = PGRES_POLLING_WRITING;
 
 	if (!acquire_conn_fd(f))
 		return NULL;
@@ -506,30 +490,42 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 	}
 	if (PQstatus(conn) == CONNECTION_BAD)
 		status = PGRES_POLLING_FAILED;
-	while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+	/* an error while waiting (cancel, die, a wait that cannot be set up) */
+	PG_TRY();
 	{
-		int			io = status == PGRES_POLLING_READING ?
-			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-		long		timeout = ms_until(deadline);
-		int			rc;
+		while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+		{
+			int			io = status == PGRES_POLLING_READING ?
+				WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+			long		timeout = ms_until(deadline);
+			int			rc;
 
-		if (timeout <= 0)
-		{
-			finish_conn(conn);
-			fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-					  "timeout expired while connecting (idalloc.source_timeout)");
-			return NULL;
+			if (timeout <= 0)
+				break;
+			rc = WaitLatchOrSocket(MyLatch,
+								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT | io,
+								   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			if (rc & io)
+				status = PQconnectPoll(conn);
 		}
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT | io,
-							   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			interrupts_closing(conn);
-		}
-		if (rc & io)
-			status = PQconnectPoll(conn);
+	}
+	PG_CATCH();
+	{
+		finish_conn(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+	{
+		finish_conn(conn);
+		fail_with(f, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				  "timeout expired while connecting (idalloc.source_timeout)");
+		return NULL;
 	}
 	if (status == PGRES_POLLING_FAILED)
 	{
@@ -626,9 +622,14 @@ fail_with_result(SourceFailure *f, PGresult *res)
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	int			code = ERRCODE_CONNECTION_FAILURE;
 
+	/* (classes 00, 01 and 02 are no error: a protocol violation then) */
 	if (state != NULL && strlen(state) == 5 &&
-		strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5)
+		strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5 &&
+		strncmp(state, "00", 2) != 0 && strncmp(state, "01", 2) != 0 &&
+		strncmp(state, "02", 2) != 0)
 		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	else if (state != NULL)
+		code = ERRCODE_PROTOCOL_VIOLATION;
 	else
 		state = NULL;
 	fail_with_libpq(f, code,
@@ -1125,6 +1126,8 @@ record_failure(IdallocSlot *slot, uint64 generation, const char *name,
 		strlcpy(e->detail, f->detail, sizeof(e->detail));
 		strlcpy(e->remote, f->remote != NULL ? f->remote : "",
 				sizeof(e->remote));
+		/* (it goes to the log with every caller's error) */
+		(void) redact_secrets(e->remote);
 		e->retry_at = retry_at;
 		if (display != NULL)
 			strlcpy(e->display, display, sizeof(e->display));
@@ -1348,16 +1351,17 @@ fetch_start(Oid dboid, int slotno)
  * failover to a lagging standby, another authority set by idalloc_alter)
  * cannot make this server hand out an ID twice.  False (nothing written)
  * while an idalloc_alter of the allocator holds its advance lock: the
- * persister does not wait for another session's transaction.
+ * persister does not wait for another session's transaction.  *before is
+ * the row's mark before this write.
  */
 static bool
-persist_mark(SourceConn *c, int64 end)
+persist_mark(SourceConn *c, int64 end, int64 *before)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	bool		written;
 
 	StartTransactionCommand();
-	written = idalloc_raise_mark(c->extoid, c->id, end, true);
+	written = idalloc_raise_mark(c->extoid, c->id, end, true, before);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(oldcxt);
 	return written;
@@ -1373,7 +1377,7 @@ persist_mark(SourceConn *c, int64 end)
  * only the part above the mark is installed (the rest is a gap).
  */
 static bool
-install_block(int slotno, int64 start, int64 end)
+install_block(int slotno, int64 start, int64 end, int64 row_mark)
 {
 	SourceConn *c = &conns[slotno];
 	IdallocSlot *slot = &idalloc_slots[slotno];
@@ -1396,7 +1400,8 @@ install_block(int slotno, int64 start, int64 end)
 		int64		held_end = (int64) pg_atomic_read_u64(&slot->end);
 		IdallocSourceError *e = &idalloc_source_errors[slotno];
 
-		held = Max(Max(held_end, slot->spare_end), e->high);
+		/* (the row's mark: a restore may have raised it since we attached) */
+		held = Max(Max(Max(held_end, slot->spare_end), e->high), row_mark);
 		if (start < held && c->catch_up > 0 && end > held)
 		{
 			/* the fetch that catches up: the part above the mark is ours */
@@ -1534,10 +1539,12 @@ fetch_step(Oid dboid, int slotno)
 				return true;
 			if (rc > 0 && batch_answer(c, &start, &end, &f))
 			{
-				if (persist_mark(c, end))
+				int64		row_mark;
+
+				if (persist_mark(c, end, &row_mark))
 				{
 					MemoryContextSwitchTo(c->cxt);
-					(void) install_block(slotno, start, end);
+					(void) install_block(slotno, start, end, row_mark);
 				}
 				else
 				{
@@ -2097,6 +2104,7 @@ idalloc_emit_log(ErrorData *edata)
 	if (edata->output_to_server &&
 		((edata->message && strstr(edata->message, "idalloc_") != NULL) ||
 		 (edata->detail && strstr(edata->detail, "idalloc_") != NULL) ||
+		 (edata->detail_log && strstr(edata->detail_log, "authority") != NULL) ||
 		 (debug_query_string && strstr(debug_query_string, "idalloc_") != NULL)))
 	{
 		(void) redact_secrets(edata->message);

@@ -474,7 +474,7 @@ merge_row(const IdallocRegistry *reg, const IdallocRow *existing,
 	if (end > existing->persisted_end && !existing->sourced)
 		idalloc_raise(reg->extoid, existing->id, end);
 	else if (end > existing->persisted_end && !from_subscription)
-		(void) idalloc_raise_mark(reg->extoid, existing->id, end, false);
+		(void) idalloc_raise_mark(reg->extoid, existing->id, end, false, NULL);
 }
 
 /*

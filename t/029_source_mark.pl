@@ -20,6 +20,9 @@
 #       server's database (the dump carries the mark in persisted_end);
 #   (e) idalloc_alter(source => ...) to an authority whose counter is
 #       behind: refused the same way, never a repeat;
+#   (f) a restored row merged into the live allocator (COPY into the
+#       table, as pg_restore does) raises the mark, and what the server
+#       held below it is not handed out;
 #   and the row's persisted_end is at least every ID handed out; each time
 #   exactly one block was refused (logged once as a WARNING).
 use strict;
@@ -172,11 +175,31 @@ $src->restart;
 take_ids($ids, $src, 'm', 10, '(e) after a restart');
 no_repeats($ids, '(e) no ID handed out twice across the change of authority');
 
+# --- (f) a restored row merged into the live allocator ---------------------------
+# (as pg_restore's COPY into an existing installation does): its mark is
+# raised to the row's, and what the server held below it (its current block,
+# the spare, cached ranges) is let go
+take_ids($ids, $src, 'm', 5, '(f) before');
+my $restored_mark = $ids->max('m') + 100_000;
+my $display = $src->safe_psql('postgres', q{SELECT source FROM idalloc_registry WHERE name = 'm'});
+$src->safe_psql('postgres', qq{COPY idalloc_registry (start, block, persisted_end, cache, name, kind, source) FROM STDIN;
+1	100	$restored_mark	1	m	counter	$display
+\\.
+});
+is($src->safe_psql('postgres', q{SELECT persisted_end FROM idalloc_registry WHERE name = 'm'}),
+	$restored_mark, '(f) the merged row raised the mark');
+# (the authority is below the restored mark: its next block is refused
+# once, then passed, as in (a))
+next_after('(f) after the merge');
+cmp_ok($ids->max('m'), '>=', $restored_mark,
+	'(f) the next ID is at or above the restored mark (what was held below it was let go)');
+no_repeats($ids, '(f) no ID handed out twice');
+
 # each time, one block was refused, and the next one (asking for enough
 # IDs to pass the mark) was used above the mark
 my $log = slurp_file($src->logfile);
 my $warnings = () = $log =~ /WARNING:  the authority \(.*?\) handed out a block of allocator "m" below/g;
-is($warnings, 5, "each time the authority went backward, one block was refused and logged ($warnings)");
+is($warnings, 6, "each time the authority went backward, one block was refused and logged ($warnings)");
 
 $src->stop;
 $auth->stop;

@@ -82,6 +82,8 @@ $auth->safe_psql('bad', q{
 		WHEN 'two_rows' THEN
 			RETURN QUERY SELECT 100::numeric, (100 + count)::numeric UNION ALL
 			             SELECT (200 + count)::numeric, (200 + 2 * count)::numeric;
+		WHEN 'odd_state' THEN   -- an error with a SQLSTATE of class 01
+			RAISE EXCEPTION 'an error that says it is a warning' USING ERRCODE = '01000';
 		WHEN 'error' THEN
 			RAISE EXCEPTION 'stand-in says no to words-of-the-authority-5521'
 				USING ERRCODE = '22023';
@@ -198,6 +200,13 @@ for my $mode (qw(wrap reversed empty size past_max not_int null_start null_end n
 	is($next, 't', "(a) $mode: the allocator's next_id and persisted_until are untouched");
 	good_again("(a) after $mode");
 }
+
+# an error of the authority's with a SQLSTATE of class 00, 01 or 02 (no
+# error at all) is a protocol violation, not a success
+stand_in('odd_state');
+my ($odd) = run_as('app', q{SELECT start_id FROM idalloc_batch('w', 200000)});
+is($odd, '08P01', '(a) an authority error with SQLSTATE 01000 is 08P01');
+good_again('(a) after the odd SQLSTATE');
 
 # the authority's own error: its SQLSTATE, its words for superusers only
 stand_in('error');
