@@ -79,7 +79,7 @@ clean:
 	rm -rf results/ regression.diffs regression.out tmp_check/ output_iso/ tmp_check_iso/ log/
 endif
 
-$(OBJS): src/idalloc.h
+$(OBJS): src/idalloc.h src/compat.h
 
 .PHONY: demo stop test bench deb dist
 

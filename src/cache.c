@@ -44,7 +44,6 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
-#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -226,9 +225,10 @@ idalloc_counts_claim(void)
 {
 	if (idalloc_my_counts != NULL)
 		return;
-	if (MyBackendId == InvalidBackendId || MyBackendId > n_backend_caches)
+	if (idalloc_my_backend_number() == 0 ||
+		idalloc_my_backend_number() > n_backend_caches)
 		elog(ERROR, "idalloc: this process has no backend id to count in");
-	idalloc_my_counts = &all_counts[(Size) (MyBackendId - 1) * n_count_slots];
+	idalloc_my_counts = &all_counts[(Size) (idalloc_my_backend_number() - 1) * n_count_slots];
 	/* a previous owner of this BackendId cleared them at exit */
 	on_shmem_exit(fold_counts, (Datum) 0);
 }
@@ -260,10 +260,11 @@ claim_my_caches(void)
 {
 	if (my_caches != NULL)
 		return;
-	if (MyBackendId == InvalidBackendId || MyBackendId > n_backend_caches)
+	if (idalloc_my_backend_number() == 0 ||
+		idalloc_my_backend_number() > n_backend_caches)
 		elog(ERROR, "idalloc: this process has no backend id for a cache");
-	my_caches = &all_caches[MyBackendId - 1];
-	my_lock = &cache_locks[MyBackendId - 1].lock;
+	my_caches = &all_caches[idalloc_my_backend_number() - 1];
+	my_lock = &cache_locks[idalloc_my_backend_number() - 1].lock;
 
 	/* a previous owner of this BackendId released everything at exit */
 	LWLockAcquire(my_lock, LW_EXCLUSIVE);

@@ -127,7 +127,7 @@ check_writable(const char *cmdname)
 
 /* ---------- the local name -> slot map ---------- */
 
-static void report_missing(const char *name) pg_attribute_noreturn();
+pg_noreturn static void report_missing(const char *name);
 
 static void
 report_missing(const char *name)

@@ -45,6 +45,7 @@
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "idalloc.h"
 
@@ -393,6 +394,34 @@ static void
 assign_debug_tso_clock_offset(int newval, void *extra)
 {
 	idalloc_tso_forget_clock();
+}
+
+/*
+ * The wait_event_info of one of idalloc's waits: on 17 and later a custom
+ * wait event of its own name (registered on first use in each process, as
+ * WaitEventExtensionNew allows), shown in pg_stat_activity.wait_event; on
+ * 15, PostgreSQL's generic "Extension".
+ */
+uint32
+idalloc_wait_event(IdallocWait which)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 events[IDALLOC_WAIT_COUNT];
+	static const char *const names[IDALLOC_WAIT_COUNT] = {
+		[IDALLOC_WAIT_BLOCK] = "IdallocBlock",
+		[IDALLOC_WAIT_PERSISTER] = "IdallocPersister",
+		[IDALLOC_WAIT_SOURCE] = "IdallocSourceFetch",
+		[IDALLOC_WAIT_WORKER] = "IdallocPersisterStart",
+	};
+
+	Assert(which >= 0 && which < IDALLOC_WAIT_COUNT);
+	if (events[which] == 0)
+		events[which] = WaitEventExtensionNew(names[which]);
+	return events[which];
+#else
+	(void) which;
+	return PG_WAIT_EXTENSION;
+#endif
 }
 
 void

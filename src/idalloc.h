@@ -37,6 +37,8 @@
 
 #include <signal.h>
 
+#include "compat.h"
+
 #include "common/int.h"
 #include "port/atomics.h"
 #include "storage/lockdefs.h"

@@ -314,7 +314,7 @@ inplace_begin(Relation *relp, Oid extoid, int64 id, void **state,
 	 * holds every earlier write, should the commit still fail.
 	 */
 	if (!at_commit &&
-		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId &&
+		idalloc_rel_storage_new_in_xact(rel) &&
 		rel->rd_createSubid == InvalidSubTransactionId)
 	{
 		table_close(rel, RowExclusiveLock);
@@ -878,7 +878,7 @@ idalloc_persist_after_rewrite(Oid relid)
 	int64	   *ends;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	if (!LockHeldByMe(&tag, AccessExclusiveLock) ||
+	if (!idalloc_lock_held_by_me(&tag, AccessExclusiveLock) ||
 		!idalloc_is_registry(relid, &reg))
 		return;
 

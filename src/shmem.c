@@ -678,7 +678,7 @@ may_wait_for_persister(const IdallocRef *ref)
 		return false;
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, reg.relid);
 	for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
-		if (LockHeldByMe(&tag, mode))
+		if (idalloc_lock_held_by_me(&tag, mode))
 			return false;
 	/* none runs (idle since a while): start one, and give it a second */
 	return idalloc_worker_await(MyDatabaseId, 1000);
@@ -760,7 +760,7 @@ wait_for_persister(IdallocRef *ref, int64 count, LOCKTAG *tag)
 		}
 
 		if (ConditionVariableTimedSleep(&slot->published, 100,
-										PG_WAIT_EXTENSION))
+										idalloc_wait_event(IDALLOC_WAIT_BLOCK)))
 			idalloc_worker_wake(MyDatabaseId);	/* no news: knock again */
 
 		result = check_slot(ref, count, PG_INT64_MIN, &first, &cur_next,

@@ -504,7 +504,8 @@ source_connect(const char *conninfo, TimestampTz deadline, SourceFailure *f)
 				break;
 			rc = WaitLatchOrSocket(MyLatch,
 								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT | io,
-								   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+								   PQsocket(conn), timeout,
+								   idalloc_wait_event(IDALLOC_WAIT_SOURCE));
 			if (rc & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
@@ -578,7 +579,8 @@ source_exec(PGconn *conn, const char *sql, int nparams,
 			rc = WaitLatchOrSocket(MyLatch,
 								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET |
 								   WL_TIMEOUT | WL_SOCKET_READABLE,
-								   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+								   PQsocket(conn), timeout,
+								   idalloc_wait_event(IDALLOC_WAIT_SOURCE));
 			if (rc & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
@@ -1683,7 +1685,7 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 		timeout_ms = Min(timeout_ms, ms);
 	}
 
-	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+	set = idalloc_create_wait_event_set(nevents);
 	latch_pos = AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET,
 								  MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -1702,7 +1704,9 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 	}
 	occurred = palloc(sizeof(WaitEvent) * nevents);
 	n = WaitEventSetWait(set, timeout_ms, occurred, nevents,
-						 PG_WAIT_EXTENSION);
+						 idalloc_wait_event(fetches_under_way > 0 ?
+											IDALLOC_WAIT_SOURCE :
+											IDALLOC_WAIT_PERSISTER));
 
 	/*
 	 * A latch already set is reported alone, without looking at the sockets
@@ -1714,7 +1718,8 @@ idalloc_source_wait(Oid dboid, long timeout_ms)
 	{
 		ResetLatch(MyLatch);
 		ModifyWaitEvent(set, latch_pos, WL_LATCH_SET, NULL);
-		n = WaitEventSetWait(set, 0, occurred, nevents, PG_WAIT_EXTENSION);
+		n = WaitEventSetWait(set, 0, occurred, nevents,
+							 idalloc_wait_event(IDALLOC_WAIT_SOURCE));
 	}
 	FreeWaitEventSet(set);
 
@@ -1851,7 +1856,7 @@ idalloc_source_take_slow(IdallocRef *ref, const char *name, int64 count)
 			}
 			(void) ConditionVariableTimedSleep(&slot->published,
 											   Min(100, Max(ms_until(deadline), 1)),
-											   PG_WAIT_EXTENSION);
+											   idalloc_wait_event(IDALLOC_WAIT_BLOCK));
 			CHECK_FOR_INTERRUPTS();
 		}
 	}

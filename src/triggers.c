@@ -876,7 +876,7 @@ stop_persister_of(const char *dbname)
 		return InvalidOid;
 	dboid = get_database_oid(dbname, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
-		!pg_database_ownercheck(dboid, GetUserId()))
+		!idalloc_database_owner(dboid, GetUserId()))
 		return InvalidOid;
 	idalloc_worker_stop(dboid);
 	return dboid;

@@ -267,7 +267,7 @@ idalloc_worker_await(Oid dboid, int timeout_ms)
 		if (hopeless)
 			return idalloc_worker_alive(dboid);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5L, PG_WAIT_EXTENSION);
+						 5L, idalloc_wait_event(IDALLOC_WAIT_WORKER));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -322,7 +322,7 @@ idalloc_worker_stop(Oid dboid)
 			return;
 		(void) kill(pid, SIGTERM);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
+						 10L, idalloc_wait_event(IDALLOC_WAIT_WORKER));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -399,7 +399,7 @@ persister_register(Oid dboid)
 	{
 		e->dboid = dboid;
 		e->pid = MyProcPid;
-		e->pgprocno = MyProc->pgprocno;
+		e->pgprocno = idalloc_proc_number(MyProc);
 		e->failed = 0;
 		ok = true;
 	}
