@@ -8,7 +8,11 @@
 #                            .run/demo) and run scripts/demo.sql
 #   make stop                stop the demo cluster
 #   make test                set up, build, install and run every suite
-#                            (pg_regress, isolation, TAP); see scripts/test.sh
+#                            (pg_regress, isolation, TAP) on each major of
+#                            the matrix (15, 17, 18; 17 and 18 are built from
+#                            ../shared/postgres the first time, see
+#                            scripts/pg.sh); make test PG=18 runs one major;
+#                            see scripts/test.sh
 #   make bench               set up, build, install, run the benchmark on a
 #                            throwaway cluster (port 55435, .run/bench) and
 #                            print one markdown table; see bench/README.md
@@ -88,6 +92,8 @@ $(OBJS): src/idalloc.h src/compat.h
 # MAKE is exported rather than written into the recipes so that "make -n demo"
 # only prints the command instead of running the script.
 demo test bench deb: export MAKE := $(MAKE)
+# make test PG=18: one major of the matrix (scripts/test.sh)
+test bench: export PG := $(PG)
 
 demo:
 	@bash scripts/demo.sh

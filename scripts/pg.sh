@@ -100,14 +100,15 @@ bindir_of() {
 		echo /usr/lib/postgresql/15/bin
 		;;
 	17 | 18)
-		local tarball version prefix have
+		local tarball version prefix have pgxs
 		tarball="$(tarball_of "$major")"
 		version="$(version_of_tarball "$tarball")"
 		prefix="$PREFIX_ROOT/$major"
 		have="$("$prefix/bin/pg_config" --version 2>/dev/null || true)"
+		pgxs="$("$prefix/bin/pg_config" --pkglibdir 2>/dev/null || true)/pgxs/src/test"
 		if [[ "$have" != "PostgreSQL $version" ]] ||
-			[[ ! -x "$prefix/lib/pgxs/src/test/isolation/pg_isolation_regress" ]] ||
-			[[ ! -f "$prefix/lib/pgxs/src/test/perl/PostgreSQL/Test/Cluster.pm" ]]; then
+			[[ ! -x "$pgxs/isolation/pg_isolation_regress" ]] ||
+			[[ ! -f "$pgxs/perl/PostgreSQL/Test/Cluster.pm" ]]; then
 			build_major "$major" "$tarball" "$version"
 		fi
 		# the clusters run as postgres

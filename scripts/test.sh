@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# The driver behind "make test" (run as root):
+# The driver behind "make test" (run as root), for each PostgreSQL major of
+# the matrix (15, 17, 18; "make test PG=18" runs one):
 #
-#   1. scripts/setup.sh (install what is missing), build and install idalloc
+#   1. scripts/setup.sh (install what is missing); scripts/pg.sh gives the
+#      major's bin directory (17 and 18 are built from ../shared/postgres
+#      the first time, into /opt/idalloc-pg); build idalloc for it (make
+#      clean first: the objects are per major) and install it there
 #   2. pg_regress            sql/*.sql     temp instance on port 55433
 #   3. pg_isolation_regress  specs/*.spec  temp instance on port 55434
 #   4. prove -v              t/*.pl        (PostgreSQL::Test::Cluster nodes)
+#   and once, with 15 (Debian 12's, which the package is for):
 #   5. prove -v, as root     t/package/*.pl  (the Debian package: make deb,
 #                            apt-get install, a cluster using it, removal)
 #
-# Every suite but the package one runs as the "postgres" OS user; all output goes under
-# .run/test/ (wiped at the start; leftover servers there are stopped first).
+# Every suite but the package one runs as the "postgres" OS user; all output
+# goes under .run/test/MAJOR/ (.run/test is wiped at the start; leftover
+# servers there are stopped first).  A test that needs what one major lacks
+# (pg_repack exists for 15 only) skips itself with its reason, which is
+# counted as skipped, never as passed.
 # Counting: each pg_regress test and each isolation spec counts 1; each TAP
 # assertion ("ok N" / "not ok N") counts 1, "ok N # skip" counts as skipped;
 # a TAP file that dies or has a bad plan counts one extra failure; a suite
 # that cannot run at all counts one failure.  Suites without test files are
 # skipped with a note.  The last line of output is always
 #   N passed, N failed[, N skipped]
+# after one line per major, "PostgreSQL N: N passed, N failed[, N skipped]",
 # and the exit status is 1 on any failure, else 0.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-BINDIR=/usr/lib/postgresql/15/bin
-OUT="$REPO/.run/test"
+BINDIR=
+TOP="$REPO/.run/test"
+OUT="$TOP"
 REGRESS_PORT=55433
 ISOLATION_PORT=55434
 MAKE="${MAKE:-make}"
@@ -33,11 +43,20 @@ suites_run=0
 
 note() { echo "test.sh: $*"; }
 
-finish() {
-	local line="$passed passed, $failed failed"
-	((skipped > 0)) && line+=", $skipped skipped"
-	echo
+counts_line() {
+	local line="$1 passed, $2 failed"
+	(($3 > 0)) && line+=", $3 skipped"
 	echo "$line"
+}
+
+majors_done=()
+finish() {
+	echo
+	local m
+	for m in "${majors_done[@]}"; do
+		echo "$m"
+	done
+	counts_line "$passed" "$failed" "$skipped"
 	((failed == 0)) && exit 0
 	exit 1
 }
@@ -63,7 +82,7 @@ stop_leftovers() {
 		[[ "$pid" =~ ^[0-9]+$ ]] || continue
 		kill -0 "$pid" 2>/dev/null || continue
 		note "stopping leftover server (pid $pid, data $datadir)"
-		as_pg "$BINDIR/pg_ctl" stop -D "$datadir" -m immediate -w -t 30 >/dev/null 2>&1 || true
+		as_pg "${BINDIR:-/usr/lib/postgresql/15/bin}/pg_ctl" stop -D "$datadir" -m immediate -w -t 30 >/dev/null 2>&1 || true
 		# pg_ctl returns once the pid file is gone; give the process a moment.
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
 			kill -0 "$pid" 2>/dev/null || break
@@ -78,11 +97,14 @@ stop_leftovers() {
 	done < <(find "$OUT" -name postmaster.pid -type f 2>/dev/null)
 }
 
-# Parse pg_regress / pg_isolation_regress output (PG15 format:
-#   "test NAME   ... ok   12 ms", "     NAME   ... FAILED   3 ms" in parallel
-#   groups, "failed (ignored)") into "STATUS NAME" lines.
+# Parse pg_regress / pg_isolation_regress output into "STATUS NAME" lines.
+# 15's format: "test NAME   ... ok   12 ms", "     NAME   ... FAILED   3 ms"
+# in parallel groups, "failed (ignored)"; 16 and later print TAP: "ok 1
+# - NAME   12 ms", "not ok 2 + NAME ..." (+ in parallel groups).
 parse_regress_log() {
-	sed -nE 's/^(test[[:space:]]+|[[:space:]]+)([^[:space:]]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed \(ignored\)).*/\3 \2/p' "$1"
+	sed -nE -e 's/^(test[[:space:]]+|[[:space:]]+)([^[:space:]]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed \(ignored\)).*/\3 \2/p' \
+		-e 's/^ok[[:space:]]+[0-9]+[[:space:]]+[-+][[:space:]]+([^[:space:]]+).*/ok \1/p' \
+		-e 's/^not ok[[:space:]]+[0-9]+[[:space:]]+[-+][[:space:]]+([^[:space:]]+).*/FAILED \1/p' "$1"
 }
 
 # run_regress_suite LABEL RUNNER PORT DBNAME OUTDIR TEST...
@@ -164,8 +186,11 @@ run_tap_suite() {
 	local cmd=(prove -v -I "$PGXS_TEST/perl" -I "$REPO/t" "${files[@]}")
 	echo
 	note "=== $label: ${#files[@]} file(s), as $user ==="
-	echo "(cd $REPO && TESTDIR=$tapdir PATH=$BINDIR:\$PATH PG_REGRESS=$PG_REGRESS ${cmd[*]})"
-	(cd "$REPO" && "${runas[@]}" "${clean_env[@]}" TESTDIR="$tapdir" PATH="$BINDIR:$PATH" \
+	# (15's PostgreSQL::Test::Utils reads TESTDIR; 16 and later read
+	# TESTDATADIR and TESTLOGDIR, as their PGXS sets them)
+	echo "(cd $REPO && TESTDIR=$tapdir TESTDATADIR=$tapdir/tmp_check TESTLOGDIR=$tapdir/tmp_check/log PATH=$BINDIR:\$PATH PG_REGRESS=$PG_REGRESS ${cmd[*]})"
+	(cd "$REPO" && "${runas[@]}" "${clean_env[@]}" TESTDIR="$tapdir" \
+		TESTDATADIR="$tapdir/tmp_check" TESTLOGDIR="$tapdir/tmp_check/log" PATH="$BINDIR:$PATH" \
 		PG_REGRESS="$PG_REGRESS" MAKE="$MAKE" "${cmd[@]}") 2>&1 | "${runas[@]}" tee "$tapdir/prove.log"
 	rc=${PIPESTATUS[0]}
 
@@ -242,66 +267,111 @@ run_tap_suite() {
 
 # ---------------------------------------------------------------------------
 
+# run_major MAJOR: build and install idalloc for it, run its suites (and,
+# with 15, the package suite), and note its line.
+run_major() {
+	local major="$1"
+	local p0=$passed f0=$failed s0=$skipped
+
+	echo
+	note "=================== PostgreSQL $major ==================="
+	BINDIR="$(bash "$REPO/scripts/pg.sh" bindir "$major")" ||
+		{ note "ERROR: PostgreSQL $major is not available"; failed=$((failed + 1)); majors_done+=("PostgreSQL $major: not available"); return; }
+	PG_CONFIG="$BINDIR/pg_config"
+	PGXS_TEST="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test"
+	PG_REGRESS="$PGXS_TEST/regress/pg_regress"
+	PG_ISOLATION_REGRESS="$PGXS_TEST/isolation/pg_isolation_regress"
+	OUT="$TOP/$major"
+	note "$("$PG_CONFIG" --version) ($BINDIR)"
+
+	note "building idalloc"
+	"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" clean >/dev/null
+	if ! "$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG"; then
+		note "ERROR: the build for PostgreSQL $major failed"
+		failed=$((failed + 1))
+		majors_done+=("PostgreSQL $major: $(counts_line $((passed - p0)) $((failed - f0)) $((skipped - s0))) (the build failed)")
+		return
+	fi
+	note "installing idalloc"
+	if ! "$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" install; then
+		note "ERROR: make install for PostgreSQL $major failed"
+		failed=$((failed + 1))
+		majors_done+=("PostgreSQL $major: $(counts_line $((passed - p0)) $((failed - f0)) $((skipped - s0))) (make install failed)")
+		return
+	fi
+	install -d -o postgres -g postgres -m 0755 "$OUT"
+
+	if ((${#regress_tests[@]})); then
+		if [[ -x "$PG_REGRESS" ]]; then
+			run_regress_suite regress "$PG_REGRESS" "$REGRESS_PORT" contrib_regression \
+				"$OUT/regress" "${regress_tests[@]}"
+		else
+			note "ERROR: $PG_REGRESS not found"
+			failed=$((failed + 1))
+		fi
+	fi
+	if ((${#isolation_tests[@]})); then
+		if [[ -x "$PG_ISOLATION_REGRESS" ]]; then
+			run_regress_suite isolation "$PG_ISOLATION_REGRESS" "$ISOLATION_PORT" isolation_regression \
+				"$OUT/isolation" "${isolation_tests[@]}"
+		else
+			note "ERROR: $PG_ISOLATION_REGRESS not found"
+			failed=$((failed + 1))
+		fi
+	fi
+	if ((${#tap_files[@]})); then
+		run_tap_suite tap postgres "${tap_files[@]}"
+	fi
+
+	# As root, with Debian 12's 15 only: the Debian package is built,
+	# installed, used and removed again (the working tree's build is
+	# installed back).
+	if [[ "$major" == 15 ]] && ((${#package_files[@]})); then
+		run_tap_suite package root "${package_files[@]}"
+	fi
+	stop_leftovers
+	majors_done+=("PostgreSQL $major: $(counts_line $((passed - p0)) $((failed - f0)) $((skipped - s0)))")
+}
+
 if [[ "$(id -u)" -ne 0 ]]; then
 	abort "run as root (tests run as the postgres user via runuser; packages and the extension are installed)"
 fi
 
 bash "$REPO/scripts/setup.sh" || abort "scripts/setup.sh failed"
 
-PG_CONFIG="$BINDIR/pg_config"
-[[ -x "$PG_CONFIG" ]] || abort "$PG_CONFIG not found after setup"
-PGXS_TEST="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test"
-PG_REGRESS="$PGXS_TEST/regress/pg_regress"
-PG_ISOLATION_REGRESS="$PGXS_TEST/isolation/pg_isolation_regress"
+read -r -a all_majors <<<"$(bash "$REPO/scripts/pg.sh" majors)"
+majors=("${all_majors[@]}")
+if [[ -n "${PG:-}" ]]; then
+	[[ " ${all_majors[*]} " == *" $PG "* ]] ||
+		abort "PG=$PG: the majors of the matrix are ${all_majors[*]}"
+	majors=("$PG")
+fi
 
-echo
-note "building idalloc"
-"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" || abort "build failed"
-note "installing idalloc"
-"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" install || abort "make install failed"
-
+OUT="$TOP"
 stop_leftovers
-rm -rf "$OUT"
-install -d -o postgres -g postgres -m 0755 "$OUT" || abort "cannot create $OUT"
+rm -rf "$TOP"
+install -d -o postgres -g postgres -m 0755 "$TOP" || abort "cannot create $TOP"
 
 mapfile -t regress_tests < <(list_tests sql sql)
 mapfile -t isolation_tests < <(list_tests specs spec)
 mapfile -t tap_files < <(list_tests t pl | sed 's|^|t/|; s|$|.pl|')
-
-if ((${#regress_tests[@]})); then
-	[[ -x "$PG_REGRESS" ]] || abort "$PG_REGRESS not found"
-	run_regress_suite regress "$PG_REGRESS" "$REGRESS_PORT" contrib_regression \
-		"$OUT/regress" "${regress_tests[@]}"
-else
-	echo
-	note "regress: no sql/*.sql files -- suite skipped (not counted)"
-fi
-
-if ((${#isolation_tests[@]})); then
-	[[ -x "$PG_ISOLATION_REGRESS" ]] || abort "$PG_ISOLATION_REGRESS not found"
-	run_regress_suite isolation "$PG_ISOLATION_REGRESS" "$ISOLATION_PORT" isolation_regression \
-		"$OUT/isolation" "${isolation_tests[@]}"
-else
-	echo
-	note "isolation: no specs/*.spec files -- suite skipped (not counted)"
-fi
-
-if ((${#tap_files[@]})); then
-	run_tap_suite tap postgres "${tap_files[@]}"
-else
-	echo
-	note "tap: no t/*.pl files -- suite skipped (not counted)"
-fi
-
-# Last, as root: the Debian package is built, installed, used and removed
-# again (the working tree's build is installed back).
 mapfile -t package_files < <(list_tests t/package pl | sed 's|^|t/package/|; s|$|.pl|')
-if ((${#package_files[@]})); then
-	run_tap_suite package root "${package_files[@]}"
+((${#regress_tests[@]})) || note "regress: no sql/*.sql files -- suite skipped (not counted)"
+((${#isolation_tests[@]})) || note "isolation: no specs/*.spec files -- suite skipped (not counted)"
+((${#tap_files[@]})) || note "tap: no t/*.pl files -- suite skipped (not counted)"
+
+for major in "${majors[@]}"; do
+	run_major "$major"
+done
+
+# the objects of another major than 15 (the default of "make") are not left
+if [[ "${majors[-1]}" != 15 ]]; then
+	"$MAKE" --no-print-directory -C "$REPO" clean >/dev/null 2>&1 || true
 fi
 
 # Nothing may be left running (pg_regress and PostgreSQL::Test::Cluster stop
 # their servers themselves; this catches crashes of the drivers).
+OUT="$TOP"
 stop_leftovers
 
 if ((suites_run == 0)); then
