@@ -50,9 +50,13 @@ counts_line() {
 }
 
 majors_done=()
+skip_notes=()
 finish() {
 	echo
 	local m
+	for m in "${skip_notes[@]}"; do
+		echo "skipped: $m"
+	done
 	for m in "${majors_done[@]}"; do
 		echo "$m"
 	done
@@ -208,6 +212,7 @@ run_tap_suite() {
 			next
 		}
 		/^[ \t]*1\.\.0[ \t]*#[ \t]*[Ss][Kk][Ii][Pp]/ { s++ }
+		/^t\/[^ ]+\.pl \.+ skipped: / { s++ }
 		END { printf "%d %d %d\n", p, f, s }' "$tapdir/prove.log")"
 	read -r t_ok t_fail t_skip <<<"$counts"
 
@@ -243,6 +248,11 @@ run_tap_suite() {
 	passed=$((passed + t_ok))
 	failed=$((failed + t_fail + extra))
 	skipped=$((skipped + t_skip))
+	# each skipped file, with its reason (prove -v: "t/x.pl .. skipped: why")
+	local line
+	while IFS= read -r line; do
+		skip_notes+=("PostgreSQL ${current_major:-?}: ${line%% *} skipped: ${line#* skipped: }")
+	done < <(grep -E '^t/[^ ]+\.pl \.+ skipped: ' "$tapdir/prove.log")
 
 	if ((t_fail + extra > 0)); then
 		# Which files failed: those in prove's summary report, else all.
@@ -271,6 +281,7 @@ run_tap_suite() {
 # with 15, the package suite), and note its line.
 run_major() {
 	local major="$1"
+	current_major="$major"
 	local p0=$passed f0=$failed s0=$skipped
 
 	echo
@@ -283,6 +294,18 @@ run_major() {
 	PG_ISOLATION_REGRESS="$PGXS_TEST/isolation/pg_isolation_regress"
 	OUT="$TOP/$major"
 	note "$("$PG_CONFIG" --version) ($BINDIR)"
+
+	# t/031_pg_upgrade.pl upgrades a 15 cluster to this major: idalloc
+	# must be installed for 15 too (it is, once 15's suites ran)
+	if [[ "$major" != 15 && " ${majors_done[*]} " != *"PostgreSQL 15:"* ]]; then
+		note "building and installing idalloc for PostgreSQL 15 too (t/031_pg_upgrade.pl upgrades from it)"
+		local bin15
+		bin15="$(bash "$REPO/scripts/pg.sh" bindir 15)" &&
+			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" clean >/dev/null &&
+			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" >/dev/null &&
+			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" install >/dev/null ||
+			note "ERROR: idalloc could not be installed for PostgreSQL 15 (t/031 will fail)"
+	fi
 
 	note "building idalloc"
 	"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$PG_CONFIG" clean >/dev/null

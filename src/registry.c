@@ -207,11 +207,17 @@ idalloc_is_registry(Oid relid, IdallocRegistry *reg)
 /*
  * Is the running command idalloc's own extension script (CREATE EXTENSION
  * idalloc or ALTER EXTENSION idalloc UPDATE)?  Another extension's script
- * gets no exemption.
+ * gets no exemption.  So is pg_upgrade's restore of the schema (the server
+ * runs in binary-upgrade mode, which only pg_upgrade starts): it creates
+ * idalloc's objects one by one, the table's triggers and their ENABLE
+ * ALWAYS among them, and writes no row (the table's files are carried
+ * over as they are).
  */
 bool
 idalloc_in_own_script(void)
 {
+	if (IsBinaryUpgrade)
+		return true;
 	return creating_extension && OidIsValid(CurrentExtensionObject) &&
 		CurrentExtensionObject == get_extension_oid("idalloc", true);
 }

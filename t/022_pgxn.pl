@@ -80,7 +80,7 @@ for my $phase (keys %{ $meta->{prereqs} // {} })
 	}
 }
 ok($prereqs_ok, '(a) prereqs: phases, relations and versions as the spec has them');
-is($meta->{prereqs}{runtime}{requires}{PostgreSQL}, '15.0.0', '(a) it requires PostgreSQL 15');
+is($meta->{prereqs}{runtime}{requires}{PostgreSQL}, '>= 15.0.0', '(a) it requires PostgreSQL 15 or later');
 
 # (b) one version everywhere
 my ($control) = slurp_file("$repo/idalloc.control") =~ /^default_version\s*=\s*'([^']+)'/m;
