@@ -81,6 +81,23 @@ for my $mode (qw(copy link))
 	take_ids($ids, $old, $_, 5, "$mode: last before the stop") for qw(cached grown default);
 	my %persisted = persisted_until($old);
 	$_->quit for @holders;
+
+	# Debian 12's 15.20 gives every column it creates a hidden option
+	# pg_attver, which 15's own pg_dump leaves out but 17.11's and 18.6's
+	# (which pg_upgrade runs) dump, and the new server refuses
+	# ('unrecognized parameter "pg_attver"'): pg_upgrade of any database,
+	# with or without idalloc, fails.  Strip it first, as the README's
+	# "Upgrading PostgreSQL" says.
+	for my $db (lines($old->safe_psql('postgres',
+		'SELECT datname FROM pg_database WHERE datallowconn')))
+	{
+		$old->safe_psql($db, q{
+			UPDATE pg_catalog.pg_attribute
+			   SET attoptions = (SELECT pg_catalog.array_agg(o)
+			                       FROM pg_catalog.unnest(attoptions) o
+			                      WHERE o NOT LIKE 'pg_attver=%')
+			 WHERE attrelid >= 16384 AND attoptions::text LIKE '%pg_attver=%'});
+	}
 	$old->stop;
 
 	# --- (a) pg_upgrade ------------------------------------------------------
