@@ -100,16 +100,21 @@ bindir_of() {
 		echo /usr/lib/postgresql/15/bin
 		;;
 	17 | 18)
-		local tarball version prefix have pgxs
-		tarball="$(tarball_of "$major")"
-		version="$(version_of_tarball "$tarball")"
+		local tarball version prefix have pgxs complete=1
 		prefix="$PREFIX_ROOT/$major"
 		have="$("$prefix/bin/pg_config" --version 2>/dev/null || true)"
 		pgxs="$("$prefix/bin/pg_config" --pkglibdir 2>/dev/null || true)/pgxs/src/test"
-		if [[ "$have" != "PostgreSQL $version" ]] ||
-			[[ ! -x "$pgxs/isolation/pg_isolation_regress" ]] ||
-			[[ ! -f "$pgxs/perl/PostgreSQL/Test/Cluster.pm" ]]; then
-			build_major "$major" "$tarball" "$version"
+		[[ -x "$pgxs/isolation/pg_isolation_regress" && -f "$pgxs/perl/PostgreSQL/Test/Cluster.pm" ]] ||
+			complete=0
+		if ! tarball="$(tarball_of "$major" 2>/dev/null)"; then
+			# no sources here: a complete build already in the prefix serves
+			((complete)) || tarball_of "$major" >/dev/null
+			note "no PostgreSQL $major tarball in $SOURCES; using the build in $prefix ($have)"
+		else
+			version="$(version_of_tarball "$tarball")"
+			if [[ "$have" != "PostgreSQL $version" ]] || ((!complete)); then
+				build_major "$major" "$tarball" "$version"
+			fi
 		fi
 		# the clusters run as postgres
 		chmod -R a+rX "$prefix"
