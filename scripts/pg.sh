@@ -35,7 +35,7 @@ die() {
 
 tarball_of() {
 	local major="$1" f
-	f="$(find "$SOURCES" -maxdepth 1 -name "postgresql-${major}_*.orig.tar.bz2" 2>/dev/null | LC_ALL=C sort | tail -n 1)"
+	f="$(find "$SOURCES" -maxdepth 1 -name "postgresql-${major}_*.orig.tar.bz2" 2>/dev/null | LC_ALL=C sort | tail -n 1 || true)"
 	[[ -n "$f" ]] || die "no postgresql-${major}_*.orig.tar.bz2 in $SOURCES (set IDALLOC_PG_SOURCES)"
 	echo "$f"
 }
