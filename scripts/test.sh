@@ -277,6 +277,20 @@ run_tap_suite() {
 
 # ---------------------------------------------------------------------------
 
+# regress_if_any LABEL RUNNER PORT DBNAME TEST...: run_regress_suite into
+# $OUT/LABEL if there are tests; a missing runner is one failure.
+regress_if_any() {
+	local label="$1" runner="$2" port="$3" dbname="$4"
+	shift 4
+	(($#)) || return 0
+	if [[ -x "$runner" ]]; then
+		run_regress_suite "$label" "$runner" "$port" "$dbname" "$OUT/$label" "$@"
+	else
+		note "ERROR: $runner not found"
+		failed=$((failed + 1))
+	fi
+}
+
 # run_major MAJOR: build and install idalloc for it, run its suites (and,
 # with 15, the package suite), and note its line.
 run_major() {
@@ -324,24 +338,9 @@ run_major() {
 	fi
 	install -d -o postgres -g postgres -m 0755 "$OUT"
 
-	if ((${#regress_tests[@]})); then
-		if [[ -x "$PG_REGRESS" ]]; then
-			run_regress_suite regress "$PG_REGRESS" "$REGRESS_PORT" contrib_regression \
-				"$OUT/regress" "${regress_tests[@]}"
-		else
-			note "ERROR: $PG_REGRESS not found"
-			failed=$((failed + 1))
-		fi
-	fi
-	if ((${#isolation_tests[@]})); then
-		if [[ -x "$PG_ISOLATION_REGRESS" ]]; then
-			run_regress_suite isolation "$PG_ISOLATION_REGRESS" "$ISOLATION_PORT" isolation_regression \
-				"$OUT/isolation" "${isolation_tests[@]}"
-		else
-			note "ERROR: $PG_ISOLATION_REGRESS not found"
-			failed=$((failed + 1))
-		fi
-	fi
+	regress_if_any regress "$PG_REGRESS" "$REGRESS_PORT" contrib_regression "${regress_tests[@]}"
+	regress_if_any isolation "$PG_ISOLATION_REGRESS" "$ISOLATION_PORT" isolation_regression \
+		"${isolation_tests[@]}"
 	if ((${#tap_files[@]})); then
 		run_tap_suite tap postgres "${tap_files[@]}"
 	fi
