@@ -35,7 +35,7 @@ die() {
 
 tarball_of() {
 	local major="$1" f
-	f="$(find "$SOURCES" -maxdepth 1 -name "postgresql-${major}_*.orig.tar.bz2" 2>/dev/null | LC_ALL=C sort | tail -n 1 || true)"
+	f="$(find "$SOURCES" -maxdepth 1 -name "postgresql-${major}_*.orig.tar.bz2" 2>/dev/null | sort -V | tail -n 1 || true)"
 	[[ -n "$f" ]] || die "no postgresql-${major}_*.orig.tar.bz2 in $SOURCES (set IDALLOC_PG_SOURCES)"
 	echo "$f"
 }
@@ -70,18 +70,19 @@ build_major() {
 	src="$(mktemp -d "${TMPDIR:-/var/tmp}/idalloc-pg$major.XXXXXX")"
 	note "building PostgreSQL $version from $tarball into $prefix (log: $log)"
 	local t0=$SECONDS
+	# (each step only if the one before succeeded: "set -e" does not apply
+	# on the left of "||"; the old prefix goes only once the build is done)
 	{
-		set -e
-		tar -xjf "$tarball" -C "$src" --strip-components=1
-		cd "$src"
-		./configure --prefix="$prefix" --enable-tap-tests --without-icu \
-			--with-zlib --with-readline CFLAGS='-O2 -g'
-		make -j2 -s
-		make -C src/test/isolation -s
-		rm -rf "$prefix"
-		make -s install
-		make -C src/test/isolation -s install
-		make -C src/test/perl -s install
+		tar -xjf "$tarball" -C "$src" --strip-components=1 &&
+			cd "$src" &&
+			./configure --prefix="$prefix" --enable-tap-tests --without-icu \
+				--with-zlib --with-readline CFLAGS='-O2 -g' &&
+			make -j2 -s &&
+			make -C src/test/isolation -s &&
+			rm -rf "$prefix" &&
+			make -s install &&
+			make -C src/test/isolation -s install &&
+			make -C src/test/perl -s install
 	} >"$log" 2>&1 || {
 		tail -n 40 "$log" >&2
 		rm -rf "$src"

@@ -251,7 +251,7 @@ run_tap_suite() {
 	# each skipped file, with its reason (prove -v: "t/x.pl .. skipped: why")
 	local line
 	while IFS= read -r line; do
-		skip_notes+=("PostgreSQL ${current_major:-?}: ${line%% *} skipped: ${line#* skipped: }")
+		skip_notes+=("PostgreSQL ${current_major:-?}: ${line%% *}: ${line#* skipped: }")
 	done < <(grep -E '^t/[^ ]+\.pl \.+ skipped: ' "$tapdir/prove.log")
 
 	if ((t_fail + extra > 0)); then
@@ -318,7 +318,10 @@ run_major() {
 			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" clean >/dev/null &&
 			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" >/dev/null &&
 			"$MAKE" --no-print-directory -C "$REPO" PG_CONFIG="$bin15/pg_config" install >/dev/null ||
-			note "ERROR: idalloc could not be installed for PostgreSQL 15 (t/031 will fail)"
+			{
+				note "ERROR: idalloc could not be built and installed for PostgreSQL 15 (t/031 needs it)"
+				failed=$((failed + 1))
+			}
 	fi
 
 	note "building idalloc"

@@ -47,8 +47,10 @@
 #endif
 
 /*
- * This backend's number among the backends (1 .. MaxBackends; 0 if it has
- * none, e.g. the postmaster): 15's MyBackendId, 17's MyProcNumber + 1.
+ * This process's number among the backends, from 1: 15's MyBackendId (0
+ * for a process without one, as the postmaster), 17's MyProcNumber + 1
+ * (0 without one; an auxiliary process's is above MaxBackends).  Callers
+ * check it against what they sized for MaxBackends.
  */
 static inline int
 idalloc_my_backend_number(void)

@@ -388,7 +388,14 @@ wait_for_sync_standbys(XLogRecPtr lsn)
 		(void) set_config_option("synchronous_commit", "on", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 								 false);
+	/*
+	 * SyncRepWaitForLSN wants interrupts held, as a commit has them (it
+	 * asserts so); it looks at a cancel or a termination itself, and stops
+	 * waiting with a WARNING, which the check below turns into an error.
+	 */
+	HOLD_INTERRUPTS();
 	SyncRepWaitForLSN(lsn, false);
+	RESUME_INTERRUPTS();
 	AtEOXact_GUC(true, nestlevel);
 
 	LWLockAcquire(SyncRepLock, LW_SHARED);
