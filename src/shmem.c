@@ -85,6 +85,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
 #include "idalloc.h"
@@ -1242,9 +1243,12 @@ idalloc_persist_ahead(Oid dboid, int slotno)
 	SetConfigOption("synchronous_commit",
 					idalloc_wait_for_sync_standby ? "on" : "local",
 					PGC_SUSET, PGC_S_OVERRIDE);
+	/* (heap_update may read TOAST: it wants an active snapshot) */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	written = idalloc_persist_block_tx(ref.extoid, ref.id,
 									   Max(cur_next, need), cur_end, &step,
 									   &new_end, &next_floor);
+	PopActiveSnapshot();
 	CommitTransactionCommand();
 
 	carry_in_flight = carry;
