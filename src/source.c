@@ -220,17 +220,11 @@ idalloc_source_display(const char *conninfo, const char *allocator)
 	return buf.data;
 }
 
-static inline Oid
-conninfo_relid(const IdallocRegistry *reg)
-{
-	return idalloc_registry_conninfo(reg);
-}
-
 /* Can this installation hold sources?  0A000 if not (1.0, not updated). */
 void
 idalloc_source_check_installed(const IdallocRegistry *reg)
 {
-	if (!OidIsValid(conninfo_relid(reg)))
+	if (!OidIsValid(idalloc_registry_conninfo(reg)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("allocator sources need version 1.1 of extension \"idalloc\""),
@@ -318,7 +312,7 @@ idalloc_source_forget(const IdallocRegistry *reg, int64 id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 
-	if (!OidIsValid(conninfo_relid(reg)))
+	if (!OidIsValid(idalloc_registry_conninfo(reg)))
 		return;
 	values[0] = Int64GetDatum(id);
 	(void) conninfo_spi(reg,
@@ -342,7 +336,7 @@ source_conninfo(const IdallocRegistry *reg, int64 id)
 	char	   *conninfo = NULL;
 
 	values[0] = Int64GetDatum(id);
-	if (OidIsValid(conninfo_relid(reg)))
+	if (OidIsValid(idalloc_registry_conninfo(reg)))
 		conninfo = conninfo_spi(reg,
 								"SELECT conninfo FROM %s." CONNINFO_TABLE
 								" WHERE id OPERATOR(pg_catalog.=) $1",
